@@ -1,0 +1,114 @@
+"""Plate layout tables: one row per well with class, compound, concentration, ..."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..plate import Plate, PlateError, normalize_well_name
+
+__all__ = ["read_layout_table", "write_layout_table", "WELL_COLUMN_NAMES"]
+
+#: Column names recognised as the well column (case-insensitive).
+WELL_COLUMN_NAMES = ("well", "wellname", "well_name", "metadata_well", "well_id", "position")
+
+
+def _find_well_column(frame: pd.DataFrame, path: Path) -> str:
+    by_lower = {str(c).lower(): c for c in frame.columns}
+    for name in WELL_COLUMN_NAMES:
+        if name in by_lower:
+            return by_lower[name]
+    raise PlateError(
+        f"Layout table {path} has no well column; expected one of "
+        f"{', '.join(WELL_COLUMN_NAMES)} (found: {', '.join(map(str, frame.columns))})."
+    )
+
+
+def read_layout_table(path: str | os.PathLike, *, plate: Plate | None = None) -> pd.DataFrame:
+    """Read a CSV/TSV plate layout and, when ``plate`` is given, attach it to its wells.
+
+    Parameters
+    ----------
+    path : path
+        CSV or TSV file (separator detected) with a well column (``Well``,
+        ``well``, ``Metadata_Well``, ...) in any known naming (``A01``,
+        ``Row02_Well04``, ``r02c04``) and any other columns.
+    plate : Plate, optional
+        Plate whose ``annotations`` are updated in place.
+
+    Returns
+    -------
+    DataFrame
+        Annotations indexed by canonical well name.
+
+    Raises
+    ------
+    PlateError
+        If the file has no well column, names a well in no known naming, or
+        names wells that are not on ``plate``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Layout table {path} does not exist.")
+    frame = pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False)
+    well_column = _find_well_column(frame, path)
+    wells = []
+    for line, raw in enumerate(frame[well_column], start=2):
+        try:
+            wells.append(normalize_well_name(raw))
+        except PlateError as error:
+            raise PlateError(f"{path}, line {line}: {error}") from None
+    frame = frame.drop(columns=[well_column])
+    frame.index = pd.Index(wells, name="well")
+    frame = frame.apply(_numeric_if_possible)
+    frame = frame.replace("", pd.NA)
+    if plate is not None:
+        attach_layout(plate, frame, source=str(path))
+    return frame
+
+
+def _numeric_if_possible(column: pd.Series) -> pd.Series:
+    converted = pd.to_numeric(column.replace("", pd.NA), errors="coerce")
+    if converted.notna().sum() == (column != "").sum() and converted.notna().any():
+        return converted
+    return column
+
+
+def attach_layout(plate: Plate, layout: pd.DataFrame, *, source: str = "layout") -> None:
+    """Merge a layout (indexed by canonical well) into ``plate.annotations``.
+
+    Raises
+    ------
+    PlateError
+        Naming the wells of the layout that are not on the plate.
+    """
+    unknown = [w for w in layout.index if w not in plate.sites]
+    if unknown:
+        raise PlateError(
+            f"{source} names well(s) {', '.join(unknown)} that are not on plate "
+            f"{plate.name!r} (wells with images: {', '.join(plate.wells)})."
+        )
+    merged = plate.annotations.copy()
+    for column in layout.columns:
+        if column not in merged.columns:
+            merged[column] = pd.Series(dtype=layout[column].dtype)
+    merged = merged.reindex(merged.index.union(layout.index))
+    merged.update(layout)
+    for column in layout.columns:
+        merged.loc[layout.index, column] = layout[column]
+    merged.index.name = "well"
+    plate.annotations = merged
+
+
+def write_layout_table(annotations: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write per-well annotations (indexed by well) as CSV, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = annotations.copy()
+    frame.index.name = "well"
+    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_csv(tmp, sep=sep)
+    os.replace(tmp, path)

@@ -1,0 +1,167 @@
+"""The project folder: everything a user did with a plate, kept next to it.
+
+A project folder holds::
+
+    project.json        plate source, reader pattern, created/updated times
+    layout.csv          per-well annotations (class, compound, concentration, ...)
+    classes.json        the class list the user edits: [{"name", "color"}, ...]
+    cells.json, cells/, crops.zarr, features/, columns/   the cell store
+    labels/             segmentation labels of plates that cannot hold them
+    models/             trained model checkpoints
+
+Reopening the folder restores the annotations and classes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from .cells import CellStore
+from .io.layout import read_layout_table, write_layout_table
+from .plate import Plate
+
+__all__ = ["Project", "default_project_dir", "DEFAULT_CLASS_COLORS"]
+
+#: Colours given to new classes in turn (colour-blind friendly, Okabe-Ito).
+DEFAULT_CLASS_COLORS = [
+    "#E69F00", "#56B4E9", "#009E73", "#F0E442",
+    "#0072B2", "#D55E00", "#CC79A7", "#999999",
+]
+
+LABEL_COLUMN = "class"
+
+
+def default_project_dir(plate_path: str | os.PathLike) -> Path:
+    """Return the default project folder of a plate: ``<plate>.napari-hcs`` beside it.
+
+    When the plate's folder is not writable (read-only data), the project goes to
+    ``~/.napari-hcs/projects/<plate name>`` instead.
+    """
+    plate_path = Path(plate_path).resolve()
+    beside = plate_path.with_name(plate_path.name.removesuffix(".zarr") + ".napari-hcs")
+    if os.access(plate_path.parent, os.W_OK):
+        return beside
+    return Path.home() / ".napari-hcs" / "projects" / beside.name
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Project:
+    """A project folder tied to a plate.
+
+    Parameters
+    ----------
+    folder : path
+        Project folder; created when missing.
+
+    Examples
+    --------
+    >>> project = Project(tmp_path / "screen.napari-hcs")
+    >>> project.apply_annotations(plate)     # restore saved well annotations
+    >>> plate.annotate("B04", class_="treated")
+    >>> project.save_annotations(plate)
+    """
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    # -- metadata -----------------------------------------------------------
+    @property
+    def meta_path(self) -> Path:
+        return self.folder / "project.json"
+
+    def read_meta(self) -> dict:
+        """Return project.json (empty dict when missing)."""
+        if not self.meta_path.exists():
+            return {}
+        return json.loads(self.meta_path.read_text())
+
+    def update_meta(self, **values) -> dict:
+        """Merge values into project.json (written atomically) and return it."""
+        meta = self.read_meta()
+        meta.setdefault("created", _now())
+        meta.update(values, updated=_now())
+        tmp = self.meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(meta, indent=2, default=str))
+        os.replace(tmp, self.meta_path)
+        return meta
+
+    def open_plate(self) -> Plate:
+        """Open the plate this project was made for, with its annotations applied.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the project records no plate, or the plate is gone.
+        """
+        from .io import open_plate
+
+        meta = self.read_meta()
+        if "plate" not in meta:
+            raise FileNotFoundError(f"Project {self.folder} records no plate (project.json).")
+        plate = open_plate(meta["plate"], pattern=meta.get("pattern"))
+        self.apply_annotations(plate)
+        return plate
+
+    # -- annotations --------------------------------------------------------
+    @property
+    def layout_path(self) -> Path:
+        return self.folder / "layout.csv"
+
+    def apply_annotations(self, plate: Plate) -> Plate:
+        """Attach the saved well annotations (if any) to ``plate`` and return it."""
+        if self.layout_path.exists():
+            read_layout_table(self.layout_path, plate=plate)
+        return plate
+
+    def save_annotations(self, plate: Plate) -> Path:
+        """Save the plate's well annotations to layout.csv (atomically)."""
+        write_layout_table(plate.annotations, self.layout_path)
+        return self.layout_path
+
+    # -- classes ------------------------------------------------------------
+    @property
+    def classes_path(self) -> Path:
+        return self.folder / "classes.json"
+
+    def read_classes(self) -> list[dict]:
+        """Return the class list: ``[{"name": ..., "color": "#rrggbb"}, ...]``."""
+        if not self.classes_path.exists():
+            return []
+        return json.loads(self.classes_path.read_text())
+
+    def save_classes(self, classes: list[dict]) -> None:
+        """Save the class list (atomically)."""
+        tmp = self.classes_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(classes, indent=2))
+        os.replace(tmp, self.classes_path)
+
+    # -- cells --------------------------------------------------------------
+    def cell_store(self) -> CellStore:
+        """Return the project's cell store (raises when there is none yet)."""
+        return CellStore(self.folder)
+
+    def cell_table(self) -> pd.DataFrame:
+        """Return the cell table with the project's well annotations joined."""
+        annotations = None
+        if self.layout_path.exists():
+            annotations = pd.read_csv(self.layout_path, dtype={"well": str}).set_index("well")
+        return self.cell_store().table(annotations=annotations)
+
+    @property
+    def models_dir(self) -> Path:
+        path = self.folder / "models"
+        path.mkdir(exist_ok=True)
+        return path
+
+    @property
+    def labels_dir(self) -> Path:
+        return self.folder / "labels"
