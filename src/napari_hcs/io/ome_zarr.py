@@ -381,7 +381,9 @@ def create_plate_store(
 
 
 def _dimension_names(version: str, axes: list[str]) -> dict:
-    return {"dimension_names": axes} if version == "0.5" else {"dimension_separator": "/"}
+    if version == "0.5":
+        return {"dimension_names": axes}
+    return {"chunk_key_encoding": {"name": "v2", "separator": "/"}}
 
 
 def _downsample(image: np.ndarray, shape: tuple[int, int], labels: bool) -> np.ndarray:
