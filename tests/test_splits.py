@@ -1,0 +1,146 @@
+"""Splits hold out whole wells (or plates), stratified by class, deterministically."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_hcs.splits import group_labels, holdout_split, split_by_well, split_summary
+
+
+def make_table(wells_per_class=(5, 5, 5), cells=20, plate=None) -> pd.DataFrame:
+    rows = []
+    for k, n_wells in enumerate(wells_per_class):
+        for w in range(n_wells):
+            well = f"{'ABC'[k]}{w + 1:02d}"
+            rows += [{"well": well, "class": f"c{k}", "cell": i} for i in range(cells)]
+    table = pd.DataFrame(rows)
+    if plate is not None:
+        table["plate"] = plate
+    return table
+
+
+def sides_per_well(table, split, group="well"):
+    used = split != ""
+    return split[used].groupby(group_labels(table, group)[used]).nunique()
+
+
+def test_default_split_holds_out_whole_wells_with_val_in_every_class():
+    table = make_table()
+    split = split_by_well(table, "class")
+    assert split.index.equals(table.index)
+    assert set(split) == {"train", "val"}
+    assert (sides_per_well(table, split) == 1).all()
+    val_classes = set(table.loc[split == "val", "class"])
+    assert val_classes == {"c0", "c1", "c2"}
+    # 20% of 5 wells: one val well per class.
+    assert table.loc[split == "val"].groupby("class").well.nunique().tolist() == [1, 1, 1]
+
+
+def test_test_fraction_gives_three_disjoint_sides():
+    table = make_table((6, 6))
+    split = split_by_well(table, "class", val_fraction=0.2, test_fraction=0.3, seed=3)
+    assert set(split) == {"train", "val", "test"}
+    assert (sides_per_well(table, split) == 1).all()
+    summary = split_summary(table, split, "class")
+    assert summary.loc[("test", "c0"), "groups"] == 2
+    assert summary.loc[("val", "c0"), "groups"] == 1
+
+
+def test_same_seed_same_split_other_seed_other_split():
+    table = make_table((10, 10))
+    first = split_by_well(table, "class", seed=7)
+    assert first.equals(split_by_well(table, "class", seed=7))
+    others = [split_by_well(table, "class", seed=s) for s in range(8)]
+    assert any(not first.equals(o) for o in others)
+
+
+def test_single_well_class_warns_naming_it_and_goes_to_train():
+    table = make_table((4, 1))
+    with pytest.warns(UserWarning, match="Class 'c1' has a single well"):
+        split = split_by_well(table, "class")
+    assert (split[table["class"] == "c1"] == "train").all()
+
+
+def test_missing_labels_are_unused():
+    table = make_table((3, 3))
+    table.loc[[0, 5, 30], "class"] = [None, "", np.nan]
+    split = split_by_well(table, "class")
+    assert (split.loc[[0, 5, 30]] == "").all()
+    assert (split.drop([0, 5, 30]) != "").all()
+
+
+def test_same_well_name_on_two_plates_is_two_groups():
+    table = pd.concat([make_table((3, 3), plate="P1"), make_table((3, 3), plate="P2")])
+    table = table.reset_index(drop=True)
+    groups = group_labels(table)
+    assert groups.nunique() == 12
+    split = split_by_well(table, "class", val_fraction=0.34)
+    assert (sides_per_well(table, split) == 1).all()
+
+
+def test_group_by_plate_never_puts_a_plate_on_both_sides():
+    table = pd.concat([make_table((2, 2), plate=f"P{p}") for p in range(4)], ignore_index=True)
+    table["class"] = np.where(table.plate.isin(["P0", "P1"]), "x", "y")
+    split = split_by_well(table, "class", group_column="plate", val_fraction=0.5)
+    assert (split.groupby(table.plate).nunique() == 1).all()
+    assert set(split) == {"train", "val"}
+
+
+def test_split_column_values_are_validated():
+    table = make_table((2, 2))
+    table["fold"] = "train"
+    table.loc[3, "fold"] = "holdout"
+    with pytest.raises(ValueError, match="'holdout'"):
+        split_by_well(table, "class", split_column="fold")
+    with pytest.raises(KeyError, match="columns are: well, class"):
+        split_by_well(table, "class", split_column="nope")
+
+
+def test_split_column_without_val_carves_val_wells_from_train():
+    table = make_table((4, 4))
+    table["fold"] = np.where(table.well.isin(["A04", "B04"]), "test", "Train")
+    split = split_by_well(table, "class", split_column="fold")
+    assert (split[table.fold == "test"] == "test").all()
+    assert set(split[table.fold != "test"]) == {"train", "val"}
+    assert (sides_per_well(table, split) == 1).all()
+
+
+def test_split_column_with_val_is_kept_as_is():
+    table = make_table((2, 2))
+    table["fold"] = np.where(table.well.str.endswith("01"), "train", "val")
+    split = split_by_well(table, "class", split_column="fold")
+    assert split.tolist() == table.fold.tolist()
+
+
+def test_leaky_split_column_warns():
+    table = make_table((2, 2))
+    table["fold"] = np.where(table.cell < 10, "train", "val")
+    with pytest.warns(UserWarning, match="both sides"):
+        split_by_well(table, "class", split_column="fold")
+
+
+def test_holdout_split_tests_on_one_plate():
+    table = pd.concat([make_table((2, 2), plate="P1"), make_table((2, 2), plate="P2")])
+    table = table.reset_index(drop=True)
+    table["fold"] = holdout_split(table, "plate", "P2")
+    assert (table.loc[table.plate == "P2", "fold"] == "test").all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        split = split_by_well(table, "class", split_column="fold")
+    assert set(split[table.plate == "P1"]) == {"train", "val"}
+    with pytest.raises(ValueError, match="'P3' not found in column 'plate'"):
+        holdout_split(table, "plate", ["P3"])
+
+
+def test_bad_arguments_raise_clear_errors():
+    table = make_table((2, 2))
+    with pytest.raises(KeyError, match="'label'.*columns are"):
+        split_by_well(table, "label")
+    with pytest.raises(ValueError, match="val_fraction"):
+        split_by_well(table, "class", val_fraction=1.5)
+    with pytest.raises(KeyError, match="'plate'"):
+        split_by_well(table, "class", group_column="plate")
