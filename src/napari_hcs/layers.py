@@ -1,0 +1,241 @@
+"""napari layer data built from a plate site, without importing Qt or napari.
+
+:func:`site_layer_data` turns one site of a :class:`~napari_hcs.plate.Plate`
+into napari "layer data tuples" ``(data, kwargs, layer_type)``: one Image layer
+per channel and one Labels layer per stored label image. Layers are named after
+the channel (or label) alone, so that showing another site replaces the data of
+the layers already in the viewer instead of adding new ones.
+
+Every layer carries ``metadata`` that ties it to its plate and site:
+
+``napari_hcs_plate``
+    The :class:`~napari_hcs.plate.Plate`.
+``napari_hcs_site``
+    The :class:`~napari_hcs.plate.Site` shown.
+``napari_hcs_role``
+    ``"channel"`` or ``"labels"``.
+``napari_hcs_name``
+    The channel or label name (napari may add a suffix to the layer name).
+
+:func:`apply_layer_data` puts such tuples into a viewer, updating the layers it
+made before in place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .plate import Plate, Site
+
+__all__ = [
+    "LABELS_ROLE",
+    "CHANNEL_ROLE",
+    "META_NAME",
+    "META_PLATE",
+    "META_ROLE",
+    "META_SITE",
+    "apply_layer_data",
+    "channel_colormap",
+    "contrast_limits",
+    "plate_layers",
+    "site_layer_data",
+]
+
+META_PLATE = "napari_hcs_plate"
+META_SITE = "napari_hcs_site"
+META_ROLE = "napari_hcs_role"
+META_NAME = "napari_hcs_name"
+CHANNEL_ROLE = "channel"
+LABELS_ROLE = "labels"
+
+LayerDataTuple = tuple[Any, dict, str]
+
+#: Colormap of a channel whose name contains one of these words (lower case).
+_COLORMAP_KEYWORDS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("dapi", "hoechst", "dna", "nuc", "draq"), "blue"),
+    (("gfp", "488", "fitc", "alexa488", "tubulin"), "green"),
+    (("mcherry", "rfp", "cy3", "tritc", "dsred", "tdtomato", "568", "561", "594"), "magenta"),
+    (("cy5", "647", "640", "far-red", "farred"), "red"),
+    (("phalloidin", "actin", "mito", "555"), "yellow"),
+    (("bf", "brightfield", "phase", "dic", "trans"), "gray"),
+)
+
+#: Colormaps given in turn to channels whose name says nothing about the dye.
+_FALLBACK_COLORMAPS = ("gray", "cyan", "yellow", "magenta", "green", "red", "blue")
+
+#: Number of pixels per axis kept when estimating contrast limits.
+_CONTRAST_SAMPLES_PER_AXIS = 256
+
+
+def channel_colormap(name: str, index: int = 0) -> str:
+    """Return a napari colormap name for a channel, guessed from its name.
+
+    Parameters
+    ----------
+    name : str
+        Channel name, e.g. ``"DAPI"``, ``"Alexa488"``, ``"mCherry"``.
+    index : int
+        Position of the channel; picks a fallback colormap when the name
+        names no known dye.
+
+    Examples
+    --------
+    >>> channel_colormap("DAPI"), channel_colormap("Alexa488"), channel_colormap("mCherry")
+    ('blue', 'green', 'magenta')
+    >>> channel_colormap("d2", 2)
+    'yellow'
+    """
+    text = str(name).lower()
+    for keywords, colormap in _COLORMAP_KEYWORDS:
+        if any(word in text for word in keywords):
+            return colormap
+    return _FALLBACK_COLORMAPS[index % len(_FALLBACK_COLORMAPS)]
+
+
+def contrast_limits(
+    plane: np.ndarray, *, percentiles: tuple[float, float] = (0.5, 99.8)
+) -> tuple[float, float]:
+    """Return robust contrast limits of an image from a strided subsample.
+
+    Parameters
+    ----------
+    plane : ndarray
+        Image of any shape; only about 256 pixels per axis of the last two axes
+        are looked at.
+    percentiles : tuple of float
+        Lower and upper percentile.
+
+    Returns
+    -------
+    tuple of float
+        ``(low, high)`` with ``high > low`` (a flat image gets ``(v, v + 1)``).
+    """
+    plane = np.asarray(plane)
+    if plane.size == 0:
+        return 0.0, 1.0
+    steps = tuple(max(1, n // _CONTRAST_SAMPLES_PER_AXIS) for n in plane.shape[-2:])
+    sample = plane[(..., slice(None, None, steps[0]), slice(None, None, steps[1]))]
+    low, high = np.percentile(sample, percentiles)
+    low, high = float(low), float(high)
+    if high <= low:
+        high = low + 1.0
+    return low, high
+
+
+def _scale(plate: Plate) -> tuple[float, float]:
+    size = plate.pixel_size or 1.0
+    return (float(size), float(size))
+
+
+def site_layer_data(
+    plate: Plate,
+    site: Site,
+    *,
+    percentiles: tuple[float, float] = (0.5, 99.8),
+    labels: bool = True,
+) -> list[LayerDataTuple]:
+    """Read a site and return napari layer data tuples: channels, then stored labels.
+
+    Parameters
+    ----------
+    plate : Plate
+        The plate.
+    site : Site
+        The site to show.
+    percentiles : tuple of float
+        Percentiles of each channel used as its contrast limits.
+    labels : bool
+        Also return the site's stored label images (``plate.site_labels``).
+
+    Returns
+    -------
+    list of tuple
+        ``(data, kwargs, "image")`` per channel, named after the channel, with
+        additive blending, a colormap guessed from the channel name and the
+        plate's pixel size as scale; then ``(labels, kwargs, "labels")`` per
+        stored label image, named after it.
+
+    Raises
+    ------
+    PlateError
+        If the site's pixels cannot be read.
+    """
+    pixels = plate.read_site(site)
+    scale = _scale(plate)
+    layers: list[LayerDataTuple] = []
+    for index, channel in enumerate(plate.channels):
+        plane = pixels[index]
+        kwargs = {
+            "name": channel,
+            "colormap": channel_colormap(channel, index),
+            "blending": "additive",
+            "contrast_limits": contrast_limits(plane, percentiles=percentiles),
+            "scale": scale,
+            "metadata": _metadata(plate, site, CHANNEL_ROLE, channel),
+        }
+        layers.append((plane, kwargs, "image"))
+    if labels:
+        for name, label_image in plate.site_labels(site).items():
+            kwargs = {
+                "name": name,
+                "opacity": 0.5,
+                "scale": scale,
+                "metadata": _metadata(plate, site, LABELS_ROLE, name),
+            }
+            layers.append((np.asarray(label_image), kwargs, "labels"))
+    return layers
+
+
+def _metadata(plate: Plate, site: Site, role: str, name: str) -> dict:
+    return {META_PLATE: plate, META_SITE: site, META_ROLE: role, META_NAME: name}
+
+
+def plate_layers(viewer) -> list:
+    """Return the layers of a viewer that show a plate site (made by this module)."""
+    return [layer for layer in viewer.layers if META_ROLE in layer.metadata]
+
+
+def apply_layer_data(viewer, layer_data: list[LayerDataTuple]) -> list:
+    """Show layer data tuples of a site in a viewer, reusing the plate layers already there.
+
+    A plate layer of the same role and name gets the new data, metadata and
+    scale in place; its colormap and contrast limits (perhaps set by the user)
+    are kept, so that sites are compared at the same contrast. Missing layers are
+    added; plate layers of the previous site that the new site lacks (stored
+    labels) are removed.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer (anything with ``layers`` and ``add_image``/``add_labels``).
+    layer_data : list of tuple
+        Tuples from :func:`site_layer_data`.
+
+    Returns
+    -------
+    list
+        The layers now showing the site, in the order of ``layer_data``.
+    """
+    existing = {
+        (layer.metadata[META_ROLE], layer.metadata.get(META_NAME, layer.name)): layer
+        for layer in plate_layers(viewer)
+    }
+    shown = []
+    for data, kwargs, layer_type in layer_data:
+        metadata = kwargs["metadata"]
+        key = (metadata[META_ROLE], metadata[META_NAME])
+        layer = existing.pop(key, None)
+        if layer is not None and type(layer).__name__.lower() == layer_type:
+            layer.data = data
+            layer.metadata = dict(metadata)
+            layer.scale = kwargs["scale"]
+        else:
+            if layer is not None:
+                viewer.layers.remove(layer)
+            layer = getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+        shown.append(layer)
+    for stale in existing.values():
+        viewer.layers.remove(stale)
+    return shown
