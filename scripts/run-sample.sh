@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Set everything up and run the main job on the bundled two-well scPortrait plate
+# (idempotent: results go to ./sample-run, which is rebuilt each time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"
+out="sample-run"
+rm -rf "$out"
+mkdir -p "$out"
+plate=$(python -c "from napari_hcs.samples import sample_path; print(sample_path('scportrait_mini'))")
+layout="$plate/plate_layout.tsv"
+
+echo "== 1. The plate"
+napari-hcs info "$plate" --layout "$layout"
+
+echo "== 2. Write it as an OME-Zarr HCS plate"
+napari-hcs convert "$plate" "$out/plate.zarr" --layout "$layout"
+
+echo "== 3. Segment nuclei and cells, cut 32x32 crops, measure features"
+napari-hcs segment "$out/plate.zarr" --project "$out/project" \
+  --nuclei-channel DAPI --cell-channel mCherry --crop-size 32 --workers 2
+cp "$layout" "$out/project/layout.csv"
+
+echo "== 4. Train a wide ResNet on two wells (timepoint 3 held out as test)"
+python - "$out/project" <<'PY'
+import sys
+from napari_hcs.project import Project
+from napari_hcs.cells import CellStore, write_parquet_atomic
+project = Project(sys.argv[1])
+cells = CellStore(project.folder).cells()
+split = cells[["crop_index"]].copy()
+split["split"] = ["test" if t == 3 else "train" for t in cells["timepoint"]]
+CellStore(project.folder).write_columns("split", split)
+print(split["split"].value_counts().to_string())
+PY
+napari-hcs train --project "$out/project" --label-column Treatment --split-column split \
+  --model wrn --depth 1 --width 2 --epochs 8 --batch-size 64 --out "$out/project/models/wrn.pt"
+
+echo "== 5. Predict every cell: class, confidence, embedding"
+napari-hcs predict --project "$out/project" --model "$out/project/models/wrn.pt"
+
+echo "== 6. The CNN beside the classical baselines on the same split"
+napari-hcs baseline --project "$out/project" --label-column Treatment --split-column split
+echo "Done: results in $out/ (open it in napari: napari $out/plate.zarr -w napari-hcs)"
