@@ -20,7 +20,6 @@ napari-hcs convert "$plate" "$out/plate.zarr" --layout "$layout"
 echo "== 3. Segment nuclei and cells, cut 32x32 crops, measure features"
 napari-hcs segment "$out/plate.zarr" --project "$out/project" \
   --nuclei-channel DAPI --cell-channel mCherry --crop-size 32 --workers 2
-cp "$layout" "$out/project/layout.csv"
 
 echo "== 4. Train a wide ResNet on two wells (timepoint 3 held out as test)"
 python - "$out/project" <<'PY'

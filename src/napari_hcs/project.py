@@ -149,12 +149,20 @@ class Project:
         """Return the project's cell store (raises when there is none yet)."""
         return CellStore(self.folder)
 
+    def well_annotations(self) -> pd.DataFrame | None:
+        """Per-well annotations: the saved layout.csv, else those stored with the plate."""
+        if self.layout_path.exists():
+            return read_layout_table(self.layout_path)
+        if "plate" in self.read_meta():
+            try:
+                return self.open_plate().annotations
+            except (FileNotFoundError, ValueError):
+                return None
+        return None
+
     def cell_table(self) -> pd.DataFrame:
         """Return the cell table with the project's well annotations joined."""
-        annotations = None
-        if self.layout_path.exists():
-            annotations = pd.read_csv(self.layout_path, dtype={"well": str}).set_index("well")
-        return self.cell_store().table(annotations=annotations)
+        return self.cell_store().table(annotations=self.well_annotations())
 
     @property
     def models_dir(self) -> Path:
