@@ -1,0 +1,161 @@
+"""``napari-hcs segment`` and ``napari-hcs features``: whole plates into a project.
+
+``segment`` segments, crops and measures every site of a plate (resumable,
+parallel); ``features`` measures the segmented sites that lack features. Both
+show a progress bar over sites on stderr and print a JSON summary as their last
+output. The exit code is 0 when at least one site succeeded (failures are
+listed in the summary), 1 when every attempted site failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``segment`` and ``features`` commands."""
+    segment = subparsers.add_parser(
+        "segment",
+        help="segment, crop and measure every site of a plate into a project (resumable)",
+        description=(
+            "Segment nuclei and cells on every site of a plate, cut one crop per cell and "
+            "measure classical features, into a project folder. Sites already done are "
+            "skipped, so re-running after an interruption resumes."
+        ),
+    )
+    segment.add_argument("plate", help="plate: OME-Zarr store, folder of TIFFs or TIFF file")
+    segment.add_argument(
+        "--project", help="project folder (default: <plate>.napari-hcs beside the plate)"
+    )
+    segment.add_argument("--nuclei-channel", required=True, help="name of the nuclear stain channel")
+    segment.add_argument(
+        "--cell-channel", help="cytoplasm or membrane channel for cell outlines "
+        "(default: nuclei grown by --cell-expansion)"
+    )
+    segment.add_argument("--crop-size", type=int, default=32, help="crop side in pixels (default 32)")
+    segment.add_argument("--diameter", type=float, help="nucleus diameter in pixels (default: estimated)")
+    segment.add_argument(
+        "--threshold", default="otsu", choices=["otsu", "li", "triangle"],
+        help="automatic threshold method (default otsu)",
+    )
+    segment.add_argument("--smoothing", type=float, help="Gaussian smoothing sigma in pixels")
+    segment.add_argument("--cell-expansion", type=float, help="pixels to grow nuclei without a cell channel")
+    segment.add_argument(
+        "--exclude-border", action="store_true", help="drop cells touching the image border"
+    )
+    _add_run_options(segment, wells_help="wells to process, e.g. A01,B02 (default: all)")
+    segment.add_argument("--pattern", help="file-name preset or regular expression of a TIFF folder")
+    segment.add_argument("--no-features", action="store_true", help="skip classical features")
+    segment.set_defaults(func=run_segment)
+
+    features = subparsers.add_parser(
+        "features",
+        help="measure classical features of segmented sites that lack them",
+        description=(
+            "Measure classical per-cell features for every segmented site of a project "
+            "that has none yet, from the images and the stored labels."
+        ),
+    )
+    features.add_argument("--project", required=True, help="project folder")
+    _add_run_options(features, wells_help="wells to measure (default: all)")
+    features.set_defaults(func=run_features_command)
+
+
+def _add_run_options(parser: argparse.ArgumentParser, *, wells_help: str) -> None:
+    parser.add_argument("--wells", nargs="+", help=wells_help)
+    parser.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    parser.add_argument(
+        "--pool", choices=["process", "thread"], default="process",
+        help="kind of local pool with --workers > 1 (default process)",
+    )
+    parser.add_argument("--scheduler", help="dask distributed scheduler address, e.g. tcp://host:8786")
+
+
+def _wells(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [w.strip() for value in values for w in value.split(",") if w.strip()]
+
+
+def _segmentation_params(args: argparse.Namespace):
+    from ..segment import SegmentationParams
+
+    options = {
+        "nuclei_channel": args.nuclei_channel,
+        "cell_channel": args.cell_channel,
+        "diameter": args.diameter,
+        "threshold": args.threshold,
+        "exclude_border": args.exclude_border,
+    }
+    if args.smoothing is not None:
+        options["smoothing"] = args.smoothing
+    if args.cell_expansion is not None:
+        options["cell_expansion"] = args.cell_expansion
+    return SegmentationParams(**options)
+
+
+class _ProgressBar:
+    """A tqdm bar over sites, driven by the ``progress(done, total)`` callback."""
+
+    def __init__(self, description: str):
+        self.description = description
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.description, unit="site", file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _report(summary: dict) -> int:
+    print(json.dumps(summary, indent=2))
+    attempted = summary["sites"] + len(summary["failures"])
+    return 1 if attempted and summary["sites"] == 0 else 0
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    """Run ``napari-hcs segment``."""
+    from ..io import open_plate
+    from ..pipeline import check_channels, run_plate
+    from ..project import default_project_dir
+
+    plate = open_plate(args.plate, pattern=args.pattern)
+    params = _segmentation_params(args)
+    check_channels(params, plate.channels, where=f"plate {args.plate}")
+    project = args.project or default_project_dir(args.plate)
+    print(f"Project: {project}", file=sys.stderr)
+    bar = _ProgressBar("segment")
+    try:
+        summary = run_plate(
+            plate, project, params, crop_size=args.crop_size, wells=_wells(args.wells),
+            workers=args.workers, scheduler=args.scheduler, pool=args.pool,
+            features=not args.no_features, pattern=args.pattern, progress=bar,
+        )
+    finally:
+        bar.close()
+    return _report(summary)
+
+
+def run_features_command(args: argparse.Namespace) -> int:
+    """Run ``napari-hcs features``."""
+    from ..pipeline import run_features
+
+    bar = _ProgressBar("features")
+    try:
+        summary = run_features(
+            args.project, wells=_wells(args.wells), workers=args.workers,
+            scheduler=args.scheduler, pool=args.pool, progress=bar,
+        )
+    finally:
+        bar.close()
+    return _report(summary)
