@@ -230,7 +230,8 @@ def apply_layer_data(viewer, layer_data: list[LayerDataTuple]) -> list:
         if layer is not None and type(layer).__name__.lower() == layer_type:
             layer.data = data
             layer.metadata = dict(metadata)
-            layer.scale = kwargs["scale"]
+            if tuple(layer.scale) != tuple(kwargs["scale"]):  # setting it redraws: only on change
+                layer.scale = kwargs["scale"]
         else:
             if layer is not None:
                 viewer.layers.remove(layer)
