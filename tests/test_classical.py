@@ -123,7 +123,7 @@ def test_baselines_learn_a_separable_problem_on_held_out_wells():
 def test_random_forest_reports_test_and_val():
     table = make_cells(wells_per_class=3, cells=20, n_features=4, shift=3.0)
     split = split_by_well(table, "class", val_fraction=0.3, test_fraction=0.3)
-    result = run_baselines(table, "class", split, methods=["random_forest"], n_jobs=2)
+    result = run_baselines(table, "class", split, methods=["random_forest"])
     result = result["random_forest"]
     assert result["evaluated_on"] == "test" and result["params"]["n_estimators"] == 500
     assert result["test"]["n"] == int((split == "test").sum())
@@ -203,3 +203,33 @@ def test_baseline_command_errors_name_the_problem(tmp_path, capsys):
     assert "COLUMN=VALUE" in capsys.readouterr().err
     assert main(["baseline", "--project", str(tmp_path / "none"), "--label-column", "x"]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_real_bbbc021_train_on_one_plate_test_on_the_other(shared_data, tmp_path, capsys):
+    """Import a sixth of the real MCF7 crops, then score the baselines across plates."""
+    from napari_hcs.cli import main
+    from napari_hcs.importing import import_crops
+
+    source = shared_data / "bbbc021_crops"
+    keep = slice(None, None, 6)
+    crops = np.load(source / "bbbc021_crops.npz")["crops"][keep]
+    np.savez(tmp_path / "crops.npz", crops=crops)
+    pd.read_csv(source / "bbbc021_crops.csv").iloc[keep].to_csv(tmp_path / "cells.csv", index=False)
+    project = tmp_path / "bbbc021"
+    import_crops(
+        tmp_path / "crops.npz", tmp_path / "cells.csv", project,
+        channels=["DNA", "tubulin", "actin"], nucleus_channel="DNA",
+    )
+    code = main([
+        "baseline", "--project", str(project), "--label-column", "moa",
+        "--holdout", "plate=Week4_27821",
+    ])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "Class 'DMSO' has a single well (Week4_27801/B02)" in captured.err
+    scores = json.loads(captured.out.strip().splitlines()[-1])
+    n_test = int((pd.read_csv(tmp_path / "cells.csv").plate == "Week4_27821").sum())
+    for method in ("random_forest", "lda", "svm"):
+        assert scores[method]["n"] == n_test
+        assert scores[method]["accuracy"] > 0.85, (method, scores[method]["accuracy"])

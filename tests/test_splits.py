@@ -144,3 +144,18 @@ def test_bad_arguments_raise_clear_errors():
         split_by_well(table, "class", val_fraction=1.5)
     with pytest.raises(KeyError, match="'plate'"):
         split_by_well(table, "class", group_column="plate")
+
+
+def test_real_bbbc021_table_splits_by_plate_and_well(shared_data):
+    table = pd.read_csv(shared_data / "bbbc021_crops" / "bbbc021_crops.csv")
+    assert group_labels(table).nunique() == 7  # B02-B05 on one plate, B02-B04 on the other
+    split = split_by_well(table, "moa", val_fraction=0.25, seed=0)
+    assert (sides_per_well(table, split) == 1).all()
+    dmso = table.moa == "DMSO"  # one DMSO well per plate: one goes to val
+    assert sorted(split[dmso].groupby(table.plate[dmso]).first()) == ["train", "val"]
+    table["fold"] = holdout_split(table, "plate", "Week4_27821")
+    with pytest.warns(UserWarning, match="Class 'DMSO' has a single well"):
+        split = split_by_well(table, "moa", split_column="fold", val_fraction=0.34, seed=0)
+    assert set(split[table.plate == "Week4_27821"]) == {"test"}
+    assert set(split[table.plate == "Week4_27801"]) == {"train", "val"}
+    assert (split[table.moa == "DMSO"] != "val").all()

@@ -154,7 +154,8 @@ def save_confusion_matrix_png(
     path : path
         PNG file to write.
     title : str, optional
-        Figure title; by default the accuracy and balanced accuracy.
+        First line of the figure title (e.g. the method); the accuracy, balanced
+        accuracy and number of samples always follow.
 
     Returns
     -------
@@ -181,12 +182,11 @@ def save_confusion_matrix_png(
     axes.set_yticks(range(len(classes)), classes)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
-    if title is None:
-        title = (
-            f"accuracy {metrics['accuracy']:.3f}, balanced {metrics['balanced_accuracy']:.3f}"
-            f" (n={metrics['n']})"
-        )
-    axes.set_title(title, fontsize=10)
+    scores = (
+        f"accuracy {metrics['accuracy']:.3f}, balanced {metrics['balanced_accuracy']:.3f}"
+        f" (n={metrics['n']})"
+    )
+    axes.set_title(f"{title}\n{scores}" if title else scores, fontsize=10)
     figure.colorbar(image, ax=axes, label="fraction of true class")
     figure.tight_layout()
     path = Path(path)
