@@ -268,6 +268,20 @@ def _safe_divide(numerator, denominator) -> np.ndarray:
     return out
 
 
+def _id_slots(ids: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each label in the sorted ``ids``, and whether it is one of them."""
+    if len(ids) == 0:
+        return np.zeros(len(labels), dtype=np.int64), np.zeros(len(labels), dtype=bool)
+    slot = np.minimum(np.searchsorted(ids, labels), len(ids) - 1)
+    return slot, ids[slot] == labels
+
+
+def _count_per_id(ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """How often each of the sorted ``ids`` occurs in ``labels``."""
+    slot, known = _id_slots(ids, labels)
+    return np.bincount(slot[known], minlength=len(ids)).astype(np.float64)
+
+
 # -- the engine: pixels of labelled regions in a (B, H, W) stack --------------
 class _Regions:
     """Pixels of the regions ``ids`` of a ``(B, H, W)`` label stack, grouped by region.
@@ -284,10 +298,8 @@ class _Regions:
         raveled = labels.ravel()
         flat = np.flatnonzero(raveled)
         found = raveled[flat]
-        row = np.searchsorted(ids, found)
-        inside = row < self.n
-        inside[inside] = ids[row[inside]] == found[inside]
-        flat, row = flat[inside], row[inside]
+        row, known = _id_slots(ids, found)
+        flat, row = flat[known], row[known]
         # Radix sort when the region index fits 16 bits: fast and stable.
         order = np.argsort(row.astype(np.uint16) if self.n < 2**16 else row, kind="stable")
         self.flat = flat[order]
@@ -567,8 +579,7 @@ def _shape_features(regions: _Regions) -> tuple[dict[str, np.ndarray], np.ndarra
 
     where, weights = _border_pixels(regions.labels)
     border_labels = regions.labels.ravel()[where]
-    slot = np.minimum(np.searchsorted(regions.ids, border_labels), regions.n - 1)
-    known = regions.ids[slot] == border_labels
+    slot, known = _id_slots(regions.ids, border_labels)
     where, weights, slot = where[known], weights[known], slot[known]
     perimeter = np.bincount(slot, weights=weights, minlength=regions.n)
 
@@ -641,17 +652,18 @@ def _in_compartment(columns: dict[str, np.ndarray], name: str) -> dict[str, np.n
 
 def _touching_fraction(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Fraction of each object's border pixels that touch another object (8-neighbourhood)."""
-    labels = labels.astype(np.int64, copy=False)
-    ceiling = np.iinfo(np.int64).max
-    highest = ndi.maximum_filter(labels, size=3, mode="constant", cval=0)
-    lowest = ndi.minimum_filter(labels, size=3, mode="constant", cval=0)
-    lowest_object = ndi.minimum_filter(np.where(labels == 0, ceiling, labels), size=3, mode="nearest")
-    inside = labels > 0
-    border = inside & ((highest != labels) | (lowest != labels))
-    touching = border & ((highest > labels) | (lowest_object < labels))
-    size = int(max(labels.max(), ids.max(initial=0))) + 1
-    border_counts = np.bincount(labels[border], minlength=size)[ids]
-    touching_counts = np.bincount(labels[touching], minlength=size)[ids]
+    stack = labels[np.newaxis]
+    padded = np.pad(stack, ((0, 0), (1, 1), (1, 1)))
+    border = np.zeros(stack.shape, dtype=bool)
+    touching = np.zeros(stack.shape, dtype=bool)
+    for dy, dx in _FOUR_STEPS + _DIAGONAL_STEPS:
+        neighbour = _neighbour(padded, dy, dx)
+        differs = neighbour != stack
+        border |= differs
+        touching |= differs & (neighbour > 0)
+    inside = stack > 0
+    border_counts = _count_per_id(ids, stack[inside & border])
+    touching_counts = _count_per_id(ids, stack[inside & touching])
     return _safe_divide(touching_counts, border_counts)
 
 
