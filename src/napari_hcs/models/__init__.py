@@ -28,7 +28,7 @@ from .autoencoder import ConvAutoencoder
 from .cnn import PlainCNN
 from .wide_resnet import WideResNet
 
-__all__ = ["MODELS", "ConvAutoencoder", "PlainCNN", "WideResNet", "build_model", "model_names"]
+__all__ = ["MODELS", "ConvAutoencoder", "PlainCNN", "WideResNet", "build_model", "model_names", "model_task"]
 
 #: Registry of model names to constructors.
 MODELS = {
@@ -43,6 +43,14 @@ MODELS = {
 def model_names() -> list[str]:
     """Return the registered model names."""
     return list(MODELS)
+
+
+def model_task(name: str) -> str:
+    """Return ``"classification"`` or ``"embedding"`` (autoencoder) for a registered name."""
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}; models are: {', '.join(MODELS)}.")
+    constructor = MODELS[name]
+    return (constructor.func if isinstance(constructor, partial) else constructor).task
 
 
 def _accepted(constructor) -> dict[str, inspect.Parameter]:

@@ -1,0 +1,288 @@
+"""``napari-hcs train``, ``predict`` and ``compare``: CNNs on a project's cell crops.
+
+Run ``train`` under ``torchrun`` (``torchrun --nproc-per-node N -m napari_hcs.cli train ...``)
+to train with DistributedDataParallel; only rank 0 prints and writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+MODEL_CHOICES = ("wrn", "cnn1", "cnn2", "cnn3", "ae")
+BASELINE_METHODS = ("random_forest", "lda", "svm")
+COMPARE_JSON = "compare.json"
+COMPARE_CSV = "compare.csv"
+
+
+# -- arguments -----------------------------------------------------------------
+
+
+def _add_split_arguments(parser, *, test_fraction: float) -> None:
+    group = parser.add_argument_group("split (whole wells are held out)")
+    group.add_argument("--split-column", help="column holding a predefined split (train/val/test); "
+                       "without val rows, val groups are carved from train")
+    group.add_argument("--holdout", metavar="COLUMN=VALUE[,VALUE]",
+                       help="test on the cells whose COLUMN is one of the values (e.g. plate=Week4_27821)")
+    group.add_argument("--group-column", default="well",
+                       help="what is held out whole: well (default), plate, or columns joined with "
+                       "commas (e.g. plate,well,site holds out sites)")
+    group.add_argument("--val-fraction", type=float, default=0.2, help="fraction of each class's groups for val")
+    group.add_argument("--test-fraction", type=float, default=test_fraction,
+                       help=f"fraction of groups for test when no split is given (default {test_fraction})")
+
+
+def _add_model_arguments(parser) -> None:
+    group = parser.add_argument_group("model and training")
+    group.add_argument("--model", choices=MODEL_CHOICES, default="wrn", help="network (default wrn)")
+    group.add_argument("--depth", type=int, default=2, help="blocks (convolutions) per stage (default 2)")
+    group.add_argument("--width", type=int, default=2, help="widening factor k: 16k/32k/64k channels (default 2)")
+    group.add_argument("--dropout", type=float, default=0.0, help="dropout rate (default 0)")
+    group.add_argument("--epochs", type=int, default=30, help="maximum epochs (default 30)")
+    group.add_argument("--batch-size", type=int, default=128, help="cells per batch, per process (default 128)")
+    group.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    group.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (default 5e-4)")
+    group.add_argument("--schedule", choices=("cosine", "onecycle", "constant"), default="cosine")
+    group.add_argument("--early-stopping", type=int, default=5,
+                       help="stop after this many epochs without better val loss (0: never; default 5)")
+    group.add_argument("--no-balance", action="store_true", help="sample cells uniformly, not class-balanced")
+    group.add_argument("--no-augment", action="store_true", help="no flips, rotations and random crops")
+    group.add_argument("--intensity-jitter", type=float, default=0.0, help="random per-channel gain/offset s.d.")
+    group.add_argument("--input-size", type=int, help="resize (or centre-crop) crops to this side first")
+    group.add_argument("--resize-mode", choices=("resize", "center"), default="resize",
+                       help="how crops reach --input-size (default resize)")
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    group.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    group.add_argument("--seed", type=int, default=0, help="seed of split, weights, sampling (default 0)")
+
+
+def register(subparsers) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="train a CNN on the project's cell crops",
+        description="Train a network on the crops of a project's cells, split by whole wells; "
+        "print the metrics as JSON (last output) and save the model, with its confusion "
+        "matrix as JSON and PNG beside it.",
+    )
+    train.add_argument("--project", required=True, help="project folder with a cell store")
+    train.add_argument("--label-column", help="cell-table column holding the class (not for --model ae)")
+    train.add_argument("--out", help="model file to write (default <project>/models/<model>_<label>.pt)")
+    _add_split_arguments(train, test_fraction=0.0)
+    _add_model_arguments(train)
+    train.set_defaults(func=run_train)
+
+    predict = subparsers.add_parser(
+        "predict",
+        help="classify and embed the project's cells with a trained model",
+        description="Add the columns pred_class, pred_confidence, prob_<class> (column group "
+        "'predictions') and emb_000... ('embeddings') to the project's cell table.",
+    )
+    predict.add_argument("--project", required=True, help="project folder with a cell store")
+    predict.add_argument("--model", required=True, help="model file from 'napari-hcs train'")
+    predict.add_argument("--batch-size", type=int, default=512, help="cells per batch (default 512)")
+    predict.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    predict.add_argument("--no-embeddings", action="store_true", help="store predictions only")
+    predict.set_defaults(func=run_predict)
+
+    compare = subparsers.add_parser(
+        "compare",
+        help="CNN against random forest, LDA and linear SVM on one split",
+        description="Train the CNN and the classical baselines (on the feat_* columns) on the same "
+        f"split and print their test scores as a table; saves {COMPARE_JSON} and {COMPARE_CSV} in "
+        "the project. The last output is a JSON object {cnn, random_forest, lda, svm: metrics}.",
+    )
+    compare.add_argument("--project", required=True, help="project folder with crops and features")
+    compare.add_argument("--label-column", required=True, help="cell-table column holding the class")
+    compare.add_argument("--json", action="store_true", help="print only the JSON object on stdout")
+    compare.add_argument("--n-jobs", type=int, default=1, help="parallel jobs of the random forest")
+    _add_split_arguments(compare, test_fraction=0.2)
+    _add_model_arguments(compare)
+    compare.set_defaults(func=run_compare)
+
+
+# -- shared steps --------------------------------------------------------------
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _project_table(folder: str):
+    from ..project import Project
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise FileNotFoundError(f"Project folder {path} does not exist.")
+    project = Project(path)
+    return project, project.cell_table(), project.cell_store()
+
+
+def _make_split(table, args, label_column):
+    """Split Series for the table, and the table with helper columns added."""
+    from ..splits import holdout_split, split_by_well
+
+    group_column = args.group_column
+    if "," in group_column:
+        parts = [c.strip() for c in group_column.split(",") if c.strip()]
+        missing = [c for c in parts if c not in table.columns]
+        if missing:
+            raise ValueError(
+                f"--group-column: {', '.join(missing)} not in the cell table; columns are: "
+                f"{', '.join(map(str, table.columns))}."
+            )
+        group_column = "_group"
+        table = table.assign(_group=table[parts].astype(str).agg("/".join, axis=1))
+    split_column = args.split_column
+    if args.holdout:
+        if split_column:
+            raise ValueError("Give either --split-column or --holdout, not both.")
+        column, sep, values = args.holdout.partition("=")
+        if not sep or not values.strip():
+            raise ValueError(f"--holdout {args.holdout!r}: expected COLUMN=VALUE[,VALUE], e.g. plate=Week4_27821.")
+        split_column = "_holdout"
+        table = table.assign(_holdout=holdout_split(table, column.strip(), [v.strip() for v in values.split(",")]))
+    labels = label_column
+    if labels is None:
+        labels = "_all_cells"
+        table = table.assign(_all_cells="cells")
+    split = split_by_well(
+        table, labels, split_column=split_column, val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction, group_column=group_column, seed=args.seed,
+    )
+    return split, table
+
+
+def _train(args, table, store, split, out, *, desc: str):
+    from tqdm import tqdm
+
+    from ..train import train_model
+
+    show = _is_main_process()
+    with tqdm(total=args.epochs, desc=desc, unit="epoch", file=sys.stderr, disable=not show) as bar:
+
+        def progress(epoch: int, epochs: int, row: dict) -> None:
+            shown = {"loss": row["train_loss"]}
+            if row.get("val_loss") is not None:
+                shown["val_loss"] = row["val_loss"]
+            if row.get("val_accuracy") is not None:
+                shown["val_acc"] = row["val_accuracy"]
+            bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items()})
+            bar.update(1)
+
+        return train_model(
+            table, store.crops, label_column=args.label_column, split=split, model=args.model,
+            depth=args.depth, width=args.width, dropout=args.dropout, epochs=args.epochs,
+            batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
+            balanced=not args.no_balance, early_stopping=args.early_stopping, augment=not args.no_augment,
+            intensity_jitter=args.intensity_jitter, input_size=args.input_size, resize_mode=args.resize_mode,
+            channels=store.channels, device=args.device, amp=not args.no_amp, seed=args.seed,
+            checkpoint_path=out, progress=progress,
+        )
+
+
+def _evaluated(metrics: dict) -> tuple[str, dict | None]:
+    for name in ("test", "val"):
+        if name in metrics:
+            return name, metrics[name]
+    return "", None
+
+
+# -- commands ------------------------------------------------------------------
+
+
+def run_train(args) -> int:
+    from ..evaluate import save_confusion_matrix_png
+
+    if args.model != "ae" and not args.label_column:
+        raise ValueError(f"--label-column is needed to train the classifier {args.model!r}.")
+    project, table, store = _project_table(args.project)
+    out = Path(args.out) if args.out else project.models_dir / f"{args.model}_{args.label_column or 'embedding'}.pt"
+    split, table = _make_split(table, args, args.label_column)
+    result = _train(args, table, store, split, out, desc=f"train {args.model}")
+    if not _is_main_process():
+        return 0
+    summary = {
+        "model": str(out),
+        "best_epoch": result.meta["best_epoch"],
+        "epochs_run": len(result.history),
+        "seconds": round(sum(row["seconds"] for row in result.history), 2),
+        "split": result.meta["split"]["counts"],
+        **result.metrics,
+    }
+    if result.metrics:
+        confusion = out.with_name(f"{out.stem}_confusion.json")
+        confusion.write_text(json.dumps(result.metrics, indent=2))
+        name, metrics = _evaluated(result.metrics)
+        if metrics is not None and "confusion_matrix" in metrics:
+            save_confusion_matrix_png(metrics, out.with_name(f"{out.stem}_confusion.png"))
+        summary["confusion_files"] = [str(confusion), str(out.with_name(f"{out.stem}_confusion.png"))]
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def run_predict(args) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from ..predict import predict_project
+
+    if not Path(args.project).is_dir():
+        raise FileNotFoundError(f"Project folder {args.project} does not exist.")
+    with tqdm(desc="predict", unit="cell", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = predict_project(args.project, args.model, batch_size=args.batch_size, device=args.device,
+                                 embeddings=not args.no_embeddings, progress=progress)
+    summary = {"project": str(args.project), "model": str(args.model), "cells": int(len(result.crop_index))}
+    if result.classes is not None:
+        values, counts = np.unique(result.classes.astype(str), return_counts=True)
+        summary["predicted"] = {str(v): int(c) for v, c in zip(values, counts)}
+        summary["mean_confidence"] = float(result.confidence.mean()) if len(result.confidence) else None
+    if result.embeddings is not None:
+        summary["embedding_dim"] = int(result.embeddings.shape[1])
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def run_compare(args) -> int:
+    from ..classical import run_baselines
+    from ..evaluate import format_table, metrics_table
+    from ..models import model_task
+
+    if model_task(args.model) != "classification":
+        raise ValueError(f"--model {args.model!r} does not classify; compare needs wrn, cnn1, cnn2 or cnn3.")
+    project, table, store = _project_table(args.project)
+    split, table = _make_split(table, args, args.label_column)
+    out = project.models_dir / f"compare_{args.model}_{args.label_column}.pt"
+    cnn = _train(args, table, store, split, out, desc=f"compare: {args.model}")
+    if not _is_main_process():
+        return 0
+    print("compare: baselines (random forest, LDA, linear SVM) ...", file=sys.stderr)
+    baselines = run_baselines(table, args.label_column, split, methods=BASELINE_METHODS, seed=args.seed,
+                              n_jobs=args.n_jobs, group_column="_group" if "," in args.group_column else args.group_column)
+    evaluated_on, cnn_metrics = _evaluated(cnn.metrics)
+    results = {"cnn": cnn_metrics}
+    results.update({name: baselines[name][baselines[name].get("evaluated_on", "test")] for name in BASELINE_METHODS})
+    frame = metrics_table(results)
+    text = format_table(frame)
+    record = {
+        "label_column": args.label_column,
+        "evaluated_on": evaluated_on,
+        "split": cnn.meta["split"]["counts"],
+        "cnn_model": str(out),
+        "cnn_settings": {k: cnn.meta["hyperparameters"][k] for k in ("model", "depth", "width", "epochs", "batch_size")},
+        "seconds": {"cnn": round(sum(r["seconds"] for r in cnn.history), 2),
+                    **{name: baselines[name].get("seconds") for name in BASELINE_METHODS}},
+        "results": results,
+    }
+    (project.folder / COMPARE_JSON).write_text(json.dumps(record, indent=2))
+    frame.to_csv(project.folder / COMPARE_CSV)
+    print(f"Scores on the {evaluated_on} cells (whole wells held out):", file=sys.stderr if args.json else sys.stdout)
+    print(text, file=sys.stderr if args.json else sys.stdout)
+    print(json.dumps(results, indent=2))
+    return 0

@@ -1,0 +1,314 @@
+"""Classifying cells and embedding them with a trained model, streaming from the crop store.
+
+:func:`predict_cells` reads the crops in chunk order a batch at a time (a
+background thread reads the next batch while the model runs), so memory holds
+one batch, two decoded chunks and the result arrays whatever the number of
+cells. :func:`predict_project` runs it over a project's cells and stores the
+``predictions`` (``pred_class``, ``pred_confidence``, ``prob_<class>``) and
+``embeddings`` (``emb_000`` ...) column groups in its cell store.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .cells import CROP_INDEX, EMBEDDING_PREFIX, CellStore
+from .checkpoint import load_checkpoint
+from .data import CropReader, Preprocess, _prefetched, check_cancel
+from .device import resolve_device
+
+__all__ = ["PredictResult", "predict_cells", "predict_project", "embedding_column_names"]
+
+#: Prefix of the per-class probability columns.
+PROBABILITY_PREFIX = "prob_"
+
+
+def embedding_column_names(dim: int) -> list[str]:
+    """Names of ``dim`` embedding columns: ``emb_000``, ``emb_001``, ..."""
+    digits = max(3, len(str(dim - 1)))
+    return [f"{EMBEDDING_PREFIX}{i:0{digits}d}" for i in range(dim)]
+
+
+@dataclass
+class PredictResult:
+    """Predictions of a model for a set of cells (rows in the order of ``crop_index``).
+
+    Attributes
+    ----------
+    crop_index : ndarray of int, shape (N,)
+        Crop store row of each cell.
+    class_names : list of str
+        The model's classes (empty for an embedding-only model).
+    classes : ndarray of str, shape (N,) or None
+        Predicted class of each cell.
+    probabilities : ndarray of float32, shape (N, K) or None
+        Softmax probabilities, columns in ``class_names`` order.
+    confidence : ndarray of float32, shape (N,) or None
+        Margin between the two highest probabilities (0: undecided, 1: certain).
+    embeddings : ndarray of float32, shape (N, D) or None
+        The model's penultimate layer (``model.embed``).
+    """
+
+    crop_index: np.ndarray
+    class_names: list[str] = field(default_factory=list)
+    classes: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
+    confidence: np.ndarray | None = None
+    embeddings: np.ndarray | None = None
+
+    def predictions_frame(self) -> pd.DataFrame:
+        """``crop_index``, ``pred_class``, ``pred_confidence`` and ``prob_<class>`` columns."""
+        if self.probabilities is None:
+            raise ValueError("This model makes no class predictions (it only embeds cells).")
+        frame = pd.DataFrame({CROP_INDEX: self.crop_index, "pred_class": self.classes,
+                              "pred_confidence": self.confidence})
+        probabilities = pd.DataFrame(
+            self.probabilities, columns=[f"{PROBABILITY_PREFIX}{c}" for c in self.class_names]
+        )
+        return pd.concat([frame, probabilities], axis=1)
+
+    def embeddings_frame(self) -> pd.DataFrame:
+        """``crop_index`` and ``emb_000`` ... columns."""
+        if self.embeddings is None:
+            raise ValueError("Embeddings were not computed (embeddings=False).")
+        frame = pd.DataFrame(self.embeddings, columns=embedding_column_names(self.embeddings.shape[1]))
+        frame.insert(0, CROP_INDEX, self.crop_index)
+        return frame
+
+
+def _channel_selection(model_channels: list[str], data_channels: list[str] | None, n_data: int) -> list[int] | None:
+    """Indices of the model's channels in the data (None: take the data as is)."""
+    if data_channels is None:
+        if n_data != len(model_channels):
+            raise ValueError(
+                f"The model was trained on {len(model_channels)} channels ({', '.join(model_channels)}) "
+                f"but the crops have {n_data}; give the data's channel names or use matching crops."
+            )
+        return None
+    data_channels = list(data_channels)
+    if len(data_channels) != n_data:
+        raise ValueError(f"{len(data_channels)} channel names given for crops with {n_data} channels.")
+    if data_channels == list(model_channels):
+        return None
+    missing = [c for c in model_channels if c not in data_channels]
+    if missing:
+        raise ValueError(
+            f"The model was trained on channels {', '.join(model_channels)} but the data has "
+            f"{', '.join(data_channels)} (missing: {', '.join(missing)}). Use a model trained on "
+            "these channels, or crops with the model's channels."
+        )
+    return [data_channels.index(c) for c in model_channels]
+
+
+def autocast_context(device: torch.device, amp: bool):
+    """Mixed precision on CUDA (bfloat16 where supported, else float16); nothing elsewhere."""
+    if not amp or device.type != "cuda":
+        return nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def iter_model_outputs(
+    model: nn.Module,
+    reader: CropReader,
+    crop_indices,
+    preprocess: Preprocess,
+    *,
+    batch_size: int,
+    device: torch.device,
+    forward: Callable[[nn.Module, torch.Tensor], tuple],
+    channel_index: list[int] | None = None,
+    amp: bool = True,
+    channels_last: bool = False,
+    cancel=None,
+    what: str = "Prediction",
+) -> Iterator[tuple[np.ndarray, tuple]]:
+    """Yield ``(positions, forward(model, batch))`` over crops read in chunk order.
+
+    ``positions`` index into ``crop_indices``. The model must be in eval mode;
+    gradients are off. The next batch is read by a background thread.
+    """
+    batches = reader.iter_batches(crop_indices, batch_size)
+    with torch.inference_mode():
+        for positions, raw in _prefetched(batches, 2):
+            check_cancel(cancel, what)
+            batch = torch.from_numpy(raw)
+            if channel_index is not None:
+                batch = batch[:, channel_index]
+            batch = preprocess(batch.to(device, non_blocking=False))
+            if channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            with autocast_context(device, amp):
+                outputs = forward(model, batch)
+            yield positions, outputs
+
+
+def _classify(model: nn.Module, batch: torch.Tensor):
+    logits, embedding = model(batch, return_embedding=True)
+    return logits.float(), embedding.float()
+
+
+def _embed(model: nn.Module, batch: torch.Tensor):
+    return None, model.embed(batch).float()
+
+
+def predict_cells(
+    model: nn.Module | str | os.PathLike,
+    meta: dict | None,
+    crops,
+    *,
+    indices=None,
+    batch_size: int = 512,
+    device: str | torch.device = "auto",
+    channels: list[str] | None = None,
+    embeddings: bool = True,
+    amp: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    cancel=None,
+) -> PredictResult:
+    """Classify and embed cells with a trained model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or path
+        A trained model (with ``meta``), or a checkpoint file (``meta`` may be None).
+    meta : dict or None
+        The model's metadata from :func:`napari_hcs.checkpoint.load_checkpoint`
+        or :attr:`napari_hcs.train.TrainResult.meta`.
+    crops : zarr.Array or numpy.ndarray
+        ``(N, C, S, S)`` crop store (``CellStore(folder).crops``).
+    indices : array of int, optional
+        Crop store rows to predict; all rows by default.
+    batch_size : int
+        Cells per forward pass.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    channels : list of str, optional
+        Channel names of ``crops``; checked against the model's (and reordered
+        when the data holds the model's channels in another order).
+    embeddings : bool
+        Also return the embeddings.
+    amp : bool
+        Mixed precision on CUDA.
+    progress : callable, optional
+        ``progress(done, total)`` after each batch.
+    cancel : callable or threading.Event, optional
+        Checked before each batch; when set, raises InterruptedError.
+
+    Returns
+    -------
+    PredictResult
+        Rows in the order of ``indices``.
+
+    Raises
+    ------
+    ValueError
+        If the crops' channels or size do not match the model's (naming both).
+    """
+    device = resolve_device(device)
+    if not isinstance(model, nn.Module):
+        model, meta = load_checkpoint(model, device=device)
+    if meta is None:
+        raise ValueError("predict_cells needs the model's metadata (meta) with its channels and preprocessing.")
+    model = getattr(model, "module", model).to(device).eval()
+    shape = tuple(getattr(crops, "shape", ()))
+    if len(shape) != 4:
+        raise ValueError(f"Crops must have shape (cells, channels, size, size); got {shape}.")
+    channel_index = _channel_selection(list(meta["channels"]), channels, shape[1])
+    preprocess = Preprocess.from_meta(meta["preprocess"])
+    if shape[-1] != preprocess.crop_size or shape[-2] != preprocess.crop_size:
+        raise ValueError(
+            f"The model was trained on {preprocess.crop_size}x{preprocess.crop_size} crops but these are "
+            f"{shape[-2]}x{shape[-1]}; extract crops of the model's size."
+        )
+    crop_indices = np.arange(shape[0]) if indices is None else np.asarray(indices, dtype=np.int64)
+    classify = getattr(model, "task", "classification") == "classification"
+    class_names = [str(c) for c in meta.get("classes", [])] if classify else []
+    n = len(crop_indices)
+    probabilities = np.empty((n, len(class_names)), dtype=np.float32) if classify else None
+    embedded = np.empty((n, model.embedding_dim), dtype=np.float32) if embeddings else None
+    outputs = iter_model_outputs(
+        model, CropReader(crops, cache_chunks=2), crop_indices, preprocess,
+        batch_size=batch_size, device=device, forward=_classify if classify else _embed,
+        channel_index=channel_index, amp=amp, channels_last=device.type == "cuda", cancel=cancel,
+    )
+    done = 0
+    for positions, (logits, embedding) in outputs:
+        if classify:
+            probabilities[positions] = torch.softmax(logits, dim=1).cpu().numpy()
+        if embeddings:
+            embedded[positions] = embedding.cpu().numpy()
+        done += len(positions)
+        if progress is not None:
+            progress(done, n)
+    result = PredictResult(crop_index=crop_indices, class_names=class_names, embeddings=embedded)
+    if classify:
+        result.probabilities = probabilities
+        result.classes = np.asarray(class_names, dtype=object)[probabilities.argmax(axis=1)]
+        if len(class_names) > 1:
+            top2 = np.partition(probabilities, -2, axis=1)[:, -2:]
+            result.confidence = (top2[:, 1] - top2[:, 0]).astype(np.float32)
+        else:
+            result.confidence = np.ones(n, dtype=np.float32)
+    return result
+
+
+def predict_project(
+    project_dir: str | os.PathLike,
+    model_path: str | os.PathLike,
+    *,
+    batch_size: int = 512,
+    device: str | torch.device = "auto",
+    embeddings: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    cancel=None,
+) -> PredictResult:
+    """Predict every cell of a project and store the results in its cell store.
+
+    Writes the column groups ``predictions`` (``crop_index``, ``pred_class``,
+    ``pred_confidence``, ``prob_<class>``; classifiers only) and ``embeddings``
+    (``crop_index``, ``emb_000`` ...), replacing earlier ones; they appear in
+    ``Project(project_dir).cell_table()``.
+
+    Parameters
+    ----------
+    project_dir : path
+        Project folder with a cell store.
+    model_path : path
+        Checkpoint written by ``napari-hcs train`` / :func:`napari_hcs.train.train_model`.
+    batch_size, device, embeddings, progress, cancel
+        As for :func:`predict_cells`.
+
+    Returns
+    -------
+    PredictResult
+    """
+    store = CellStore(project_dir)
+    model, meta = load_checkpoint(model_path, device=resolve_device(device))
+    cells = store.cells()
+    if cells.empty:
+        raise ValueError(f"Project {project_dir} has no cells yet; run 'napari-hcs segment' first.")
+    result = predict_cells(
+        model, meta, store.crops, indices=cells[CROP_INDEX].to_numpy(), batch_size=batch_size,
+        device=device, channels=store.channels, embeddings=embeddings, progress=progress, cancel=cancel,
+    )
+    if result.probabilities is not None:
+        store.write_columns("predictions", result.predictions_frame())
+    if result.embeddings is not None:
+        store.write_columns("embeddings", result.embeddings_frame())
+    return result
+
+
+def model_path_in_project(project_dir: str | os.PathLike, name: str) -> Path:
+    """Return ``<project>/models/<name>`` (``.pt`` added when missing)."""
+    path = Path(project_dir) / "models" / name
+    return path if path.suffix else path.with_suffix(".pt")
