@@ -82,7 +82,8 @@ def test_choose_svm_c_uses_grouped_folds_and_refines_around_the_best():
     best, info = choose_svm_c(x.to_numpy(), table["class"].to_numpy(), table["well"].to_numpy())
     assert info["cv"] == "grouped 3-fold"
     tried = sorted(float(c) for c in info["scores"])
-    assert set(SVM_C_GRID) <= set(tried) and len(tried) in (len(SVM_C_GRID) + 1, len(SVM_C_GRID) + 2)
+    assert set(SVM_C_GRID) <= set(tried)
+    assert len(tried) in (len(SVM_C_GRID) + 1, len(SVM_C_GRID) + 2)
     assert best in tried
     odd = [c for c in tried if round(np.log2(c)) % 2]
     assert all(abs(np.log2(c) - np.log2(best)) <= 2 for c in odd)
@@ -135,7 +136,9 @@ def test_cancel_returns_the_methods_finished_before():
     table = make_cells(wells_per_class=2, cells=10, n_features=3)
     split = split_by_well(table, "class")
     calls = iter([False, True])
-    results = run_baselines(table, "class", split, methods=["lda", "svm"], cancel=lambda: next(calls))
+    results = run_baselines(
+        table, "class", split, methods=["lda", "svm"], cancel=lambda: next(calls)
+    )
     assert list(results) == ["lda"]
 
 

@@ -256,7 +256,10 @@ def format_table(df: pd.DataFrame, *, digits: int = 3) -> str:
         return str(value)
 
     header = [df.index.name or ""] + [str(c) for c in df.columns]
-    body = [[str(index)] + [cell(v) for v in row] for index, row in zip(df.index, df.itertuples(index=False))]
+    body = [
+        [str(index)] + [cell(v) for v in row]
+        for index, row in zip(df.index, df.itertuples(index=False))
+    ]
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:

@@ -70,7 +70,9 @@ def _parse_methods(text: str) -> list[str]:
 def _parse_holdout(text: str) -> tuple[str, list[str]]:
     column, sep, values = text.partition("=")
     if not sep or not column.strip() or not values.strip():
-        raise ValueError(f"--holdout {text!r}: expected COLUMN=VALUE[,VALUE], e.g. plate=Week4_27821.")
+        raise ValueError(
+            f"--holdout {text!r}: expected COLUMN=VALUE[,VALUE], e.g. plate=Week4_27821."
+        )
     return column.strip(), [v.strip() for v in values.split(",") if v.strip()]
 
 
