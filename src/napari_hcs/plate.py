@@ -216,6 +216,9 @@ class Plate:
         Files, wells or sites that could not be opened.
     label_loader : callable, optional
         ``label_loader(site) -> dict[name, dask.array (Y, X)]`` of stored labels.
+    pyramid_loader : callable, optional
+        ``pyramid_loader(site) -> list of dask.array (C, Y, X)``, full resolution
+        first, for sources that store a multiscale pyramid.
     """
 
     name: str
@@ -229,6 +232,7 @@ class Plate:
     source: str | None = None
     skipped: list[SkippedItem] = field(default_factory=list)
     label_loader: Callable[[Site], dict] | None = None
+    pyramid_loader: Callable[[Site], list] | None = None
     annotations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(index=pd.Index([], name="well")))
 
     def __post_init__(self) -> None:
@@ -322,6 +326,15 @@ class Plate:
     def site_array(self, site: Site):
         """Return the lazy ``(C, Y, X)`` dask array of a site (reads nothing)."""
         return self.loader(site)
+
+    def site_pyramid(self, site: Site) -> list:
+        """Return the site's multiscale levels, full resolution first (lazy).
+
+        Sources without a stored pyramid give a single level.
+        """
+        if self.pyramid_loader is None:
+            return [self.site_array(site)]
+        return self.pyramid_loader(site)
 
     def read_site(self, site: Site) -> np.ndarray:
         """Read the pixels of a site as a ``(C, Y, X)`` numpy array."""

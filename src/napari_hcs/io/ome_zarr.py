@@ -112,6 +112,9 @@ def open_ome_zarr_plate(path: str | os.PathLike) -> Plate:
         pixel_size=_pixel_size(image_meta, axes),
         source=str(path),
         label_loader=_make_label_loader(root, well_paths, fields, timepoints),
+        pyramid_loader=_make_pyramid_loader(
+            root, well_paths, fields, _level_paths(image_meta), axes, timepoints
+        ),
     )
     _restore_annotations(plate, extra.get("annotations", {}))
     return plate
@@ -171,6 +174,23 @@ def _make_loader(root, well_paths, fields, level0, axes, path, timepoints) -> Ca
             raise PlateError(f"Site {site.name}: {path}/{key} does not exist.") from None
         data = _select(array, axes, timepoints.index(site.timepoint), ("c", "y", "x"))
         return data if "c" in axes else data[None]
+
+    return load
+
+
+def _level_paths(image_meta: dict) -> list[str]:
+    return [d["path"] for d in image_meta["multiscales"][0]["datasets"]]
+
+
+def _make_pyramid_loader(root, well_paths, fields, levels, axes, timepoints) -> Callable:
+    def load(site: Site) -> list:
+        base = f"{well_paths[site.well]}/{fields[site.field]}"
+        t = timepoints.index(site.timepoint)
+        pyramid = []
+        for level in levels:
+            data = _select(da.from_zarr(root[f"{base}/{level}"]), axes, t, ("c", "y", "x"))
+            pyramid.append(data if "c" in axes else data[None])
+        return pyramid
 
     return load
 
