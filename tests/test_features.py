@@ -221,6 +221,7 @@ def test_label_ids_need_not_be_contiguous():
         (np.zeros((1, 10, 10)), np.zeros((10, 12), int), "shape"),
         (np.zeros((1, 10, 10)), np.zeros((10, 10), float), "integers"),
         (np.zeros((1, 1, 10, 10)), np.zeros((10, 10), int), r"\(C, Y, X\)"),
+        (np.full((1, 10, 10), np.nan), np.zeros((10, 10), int), "100 NaN or infinite"),
     ],
 )
 def test_bad_input_is_named(image, nuclei, message):

@@ -234,9 +234,17 @@ def _check_image(image_cyx, channel_names: Sequence[str]) -> np.ndarray:
             f"The image has {image.shape[0]} channel(s) but {len(channel_names)} channel name(s) "
             f"were given: {list(channel_names)}."
         )
-    if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
-        raise ValueError(f"The image must hold real numbers; got dtype {image.dtype}.")
+    _check_pixels(image, "image")
     return image
+
+
+def _check_pixels(array: np.ndarray, what: str) -> None:
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise ValueError(f"The {what} must hold real numbers; got dtype {array.dtype}.")
+    if np.issubdtype(array.dtype, np.floating):
+        bad = np.count_nonzero(~np.isfinite(array))
+        if bad:
+            raise ValueError(f"The {what} hold(s) {bad} NaN or infinite pixel(s); expected finite values.")
 
 
 def _check_labels(labels, shape: tuple[int, int], what: str) -> np.ndarray:
@@ -691,7 +699,7 @@ def _neighbourhood_features(
 
 
 def _as_frame(columns: dict[str, np.ndarray], index_name: str | None = None, ids=None) -> pd.DataFrame:
-    frame = pd.DataFrame({k: np.nan_to_num(np.asarray(v, np.float64)).astype(np.float32) for k, v in columns.items()})
+    frame = pd.DataFrame({k: np.asarray(v, dtype=np.float32) for k, v in columns.items()})
     if ids is not None:
         frame.insert(0, index_name, ids)
     return frame
@@ -919,6 +927,7 @@ def crop_features(
             f"The crops have {crops.shape[1]} channel(s) but {len(channel_names)} channel name(s) "
             f"were given: {list(channel_names)}."
         )
+    _check_pixels(crops, "crops")
     names = [str(c) for c in channel_names]
     if isinstance(nucleus_channel, str) and not nucleus_channel.isdigit():
         if nucleus_channel not in names:

@@ -235,6 +235,10 @@ def import_crops(
         key = f"import_{number:05d}"
         stop = min(start + chunk_size, n_crops)
         chunk = np.asarray(crops[start:stop])
+        if np.issubdtype(chunk.dtype, np.floating) and not np.isfinite(chunk).all():
+            raise ValueError(
+                f"{crops_path}: crops {start} to {stop - 1} hold NaN or infinite pixels; expected finite values."
+            )
         if key in done_cells:
             crop_index = pd.read_parquet(store.folder / "cells" / f"{key}.parquet", columns=[CROP_INDEX])
         else:
