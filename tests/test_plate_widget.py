@@ -9,7 +9,7 @@ from qtpy.QtCore import QPoint, Qt
 
 from napari_hcs.io import open_plate
 from napari_hcs.layers import META_SITE
-from napari_hcs.plate import PLATE_LAYOUTS, Plate, Site, well_name
+from napari_hcs.plate import PLATE_LAYOUTS, Site, well_name
 from napari_hcs.project import Project
 from napari_hcs.widgets.plate_map import PlateMap, step_well, wells_between
 from napari_hcs.widgets.plate_widget import (

@@ -175,3 +175,21 @@ def test_reader_layers_connect_the_plate_widget(
     assert site == Site("B02", 0, 1) and widget.current_site == site
     assert widget.project.folder == tmp_path / "project"
     assert [layer.name for layer in viewer.layers] == ["Alexa488", "DAPI", "mCherry"]
+
+
+@pytest.mark.gui
+def test_file_open_and_the_plugin_dock_widget_work_through_napari(
+    make_napari_viewer, qtbot, scportrait_dir, tmp_path, monkeypatch
+):
+    from napari_hcs.widgets import plate_widget
+
+    monkeypatch.setattr(plate_widget, "default_project_dir", lambda _: tmp_path / "project")
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(scportrait_dir), plugin="napari-hcs")
+    assert [layer.name for layer in layers] == ["Alexa488", "DAPI", "mCherry"]
+    _, widget = viewer.window.add_plugin_dock_widget("napari-hcs", "Plate map")
+    assert isinstance(widget, plate_widget.PlateWidget)
+    qtbot.waitUntil(lambda: widget.plate is not None, timeout=5_000)
+    assert widget.plate is layers[0].metadata[META_PLATE]
+    assert widget.current_site == Site("B02", 0, 1)
+    assert widget.plate_map.current_well == "B02"
