@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -39,14 +40,25 @@ LABEL_COLUMN = "class"
 def default_project_dir(plate_path: str | os.PathLike) -> Path:
     """Return the default project folder of a plate: ``<plate>.napari-hcs`` beside it.
 
-    When the plate's folder is not writable (read-only data), the project goes to
-    ``~/.napari-hcs/projects/<plate name>`` instead.
+    When the plate's folder cannot be written (read-only data; ``os.access`` is not
+    trusted, since root passes it on read-only mounts) or the plate is a sample
+    bundled inside the package, the project goes to
+    ``~/.napari-hcs/projects/<plate name>.napari-hcs`` instead.
     """
     plate_path = Path(plate_path).resolve()
     beside = plate_path.with_name(plate_path.name.removesuffix(".zarr") + ".napari-hcs")
-    if os.access(plate_path.parent, os.W_OK):
+    package = Path(__file__).resolve().parent
+    if package not in plate_path.parents and _can_write(plate_path.parent):
         return beside
     return Path.home() / ".napari-hcs" / "projects" / beside.name
+
+
+def _can_write(folder: Path) -> bool:
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".napari-hcs-probe-"):
+            return True
+    except OSError:
+        return False
 
 
 def _now() -> str:
