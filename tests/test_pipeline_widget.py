@@ -32,8 +32,13 @@ def test_plate_is_picked_up_from_layer_metadata(widget):
     plate = _tiny_plate()
     widget.live_preview.setChecked(False)
     site = plate.site("A02")
-    widget.viewer.add_image(np.zeros((96, 96)), metadata={"napari_hcs_plate": plate, "napari_hcs_site": site})
+    layer = widget.viewer.add_image(
+        np.zeros((96, 96)), metadata={"napari_hcs_plate": plate, "napari_hcs_site": site}
+    )
     assert widget.plate is plate and widget.site == site
+    layer.metadata["napari_hcs_site"] = plate.site("A01")  # the plate map shows another site
+    layer.data = np.ones((96, 96))
+    assert widget.site == plate.site("A01")
     assert widget.nuclei_channel.currentText() == "DNA"
     assert widget.cell_channel.currentText() == "cytoplasm"
     assert [widget.wells.item(i).text() for i in range(widget.wells.count())] == ["A01", "A02"]

@@ -184,10 +184,22 @@ class PipelineWidget(QWidget):
                 self.set_plate(plate, layer.metadata.get(SITE_KEY), source_layer=layer)
                 return
 
+    def _follow_site(self, event=None) -> None:
+        """Preview the site that the plate layers now show."""
+        if self.source_layer is None or self.source_layer.metadata.get(PLATE_KEY) is not self.plate:
+            return
+        site = self.source_layer.metadata.get(SITE_KEY)
+        if site in self._sites and site != self.site:
+            self.site_choice.setCurrentIndex(self._sites.index(site))
+
     def set_plate(self, plate: Plate, site: Site | None = None, *, source_layer=None) -> None:
         """Use ``plate`` and preview ``site`` (the first site by default)."""
         self.plate = plate
+        if self.source_layer is not None:
+            self.source_layer.events.data.disconnect(self._follow_site)
         self.source_layer = source_layer
+        if source_layer is not None:
+            source_layer.events.data.connect(self._follow_site)
         self._sites = list(plate.iter_sites())
         site = site if site in self._sites else self._sites[0]
         self.site = site
