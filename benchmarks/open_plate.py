@@ -82,21 +82,17 @@ def time_well_switch(path: Path, wells: list[str]) -> list[float]:
     import napari
     from qtpy.QtWidgets import QApplication
 
-    from napari_hcs.layers import site_layer_data
+    from napari_hcs.layers import apply_layer_data, site_layer_data
 
     plate = open_plate(path)
     viewer = napari.Viewer(show=True)
-    for data, kwargs, _ in site_layer_data(plate, plate.site(wells[0])):
-        viewer.add_image(data, **kwargs)
+    apply_layer_data(viewer, site_layer_data(plate, plate.site(wells[0])))
     QApplication.processEvents()
     times = []
     for well in wells[1:]:
         start = time.perf_counter()
-        for data, kwargs, _ in site_layer_data(plate, plate.site(well)):
-            layer = viewer.layers[kwargs["name"]]
-            layer.data = data
-            layer.contrast_limits = kwargs["contrast_limits"]
-        viewer.window._qt_viewer.canvas.native.update()
+        apply_layer_data(viewer, site_layer_data(plate, plate.site(well)))
+        viewer.window._qt_viewer.canvas.native.repaint()
         QApplication.processEvents()
         times.append(time.perf_counter() - start)
     viewer.close()

@@ -119,3 +119,16 @@ def test_cli_info_json_and_convert(shared_data, tmp_path, capsys):
     assert main(["convert", str(sample_path("scportrait_mini")), str(out),
                  "--layout", str(sample_layout())]) == 0
     assert open_plate(out).n_sites() == 6
+
+
+def test_ome_zarr_sites_are_shown_as_lazy_pyramids(scportrait, tmp_path):
+    from napari_hcs.layers import site_layer_data
+
+    plate = open_plate(write_plate(scportrait, tmp_path / "plate.zarr"))
+    site = plate.site("B04", 1)
+    pyramid = plate.site_pyramid(site)
+    assert [level.shape[-1] for level in pyramid] == [1080, 540, 270]
+    image_layers = [layer for layer in site_layer_data(plate, site) if layer[2] == "image"]
+    data, kwargs, _ = image_layers[1]
+    assert kwargs["multiscale"] and kwargs["name"] == "DAPI"
+    np.testing.assert_array_equal(np.asarray(data[0]), scportrait.read_site(site)[1])

@@ -162,20 +162,25 @@ def site_layer_data(
     PlateError
         If the site's pixels cannot be read.
     """
-    pixels = plate.read_site(site)
+    pyramid = plate.site_pyramid(site)
+    multiscale = len(pyramid) > 1
+    # A stored pyramid is shown lazily: napari reads only the level and tiles it draws.
+    overview = np.asarray(pyramid[-1]) if multiscale else plate.read_site(site)
     scale = _scale(plate)
     layers: list[LayerDataTuple] = []
     for index, channel in enumerate(plate.channels):
-        plane = pixels[index]
+        data = [level[index] for level in pyramid] if multiscale else overview[index]
         kwargs = {
             "name": channel,
             "colormap": channel_colormap(channel, index),
             "blending": "additive",
-            "contrast_limits": contrast_limits(plane, percentiles=percentiles),
+            "contrast_limits": contrast_limits(overview[index], percentiles=percentiles),
             "scale": scale,
             "metadata": _metadata(plate, site, CHANNEL_ROLE, channel),
         }
-        layers.append((plane, kwargs, "image"))
+        if multiscale:
+            kwargs["multiscale"] = True
+        layers.append((data, kwargs, "image"))
     if labels:
         for name, label_image in plate.site_labels(site).items():
             kwargs = {
