@@ -37,7 +37,7 @@ def test_process_pool_gives_the_same_results():
 def test_progress_counts_taken_results():
     calls = []
     list(map_sites(square, [1, 2, 4], progress=lambda done, total: calls.append((done, total))))
-    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
 
 
 def test_cancel_stops_submitting_new_items():

@@ -122,7 +122,7 @@ def test_resume_after_cancel_gives_the_same_table(tmp_path):
     reference = run_plate(plate, tmp_path / "once", PARAMS, crop_size=16)
     taken = []
     first = run_plate(plate, tmp_path / "twice", PARAMS, crop_size=16,
-                      progress=lambda done, total: taken.append(done), cancel=lambda: len(taken) >= 1)
+                      progress=lambda done, total: taken.append(done), cancel=lambda: sum(taken) >= 1)
     assert first["cancelled"] and first["sites"] == 1
     second = run_plate(plate, tmp_path / "twice", PARAMS, crop_size=16)
     assert second["skipped_done"] == 1 and second["sites"] == 2 and not second["cancelled"]
@@ -278,7 +278,7 @@ def test_real_plate_resume_redoes_no_site(scportrait_run, tmp_path):
     plate, reference, _ = scportrait_run
     taken = []
     first = run_plate(plate, tmp_path, SCPORTRAIT, wells=["B04"], pattern="scportrait",
-                      progress=lambda done, total: taken.append(done), cancel=lambda: len(taken) >= 1)
+                      progress=lambda done, total: taken.append(done), cancel=lambda: sum(taken) >= 1)
     assert first["sites"] == 1 and first["cancelled"]
     part = next((tmp_path / "cells").glob("*.parquet"))
     written = part.stat().st_mtime_ns

@@ -100,7 +100,7 @@ def test_run_selected_wells_and_cancel(widget, qtbot, tmp_path):
     widget.crop_size.setValue(16)
     for index in range(3):
         widget.wells.item(index).setSelected(True)
-    widget.progress_changed.connect(lambda done, total: widget.cancel_button.click())
+    widget.progress_changed.connect(lambda done, total: done and widget.cancel_button.click())
     with qtbot.waitSignal(widget.run_finished, timeout=60_000) as finished:
         widget.run_wells_button.click()
     summary = finished.args[0]

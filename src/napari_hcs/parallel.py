@@ -63,8 +63,8 @@ def map_sites(
         Most items submitted and not yet yielded; ``2 * workers`` by default
         (``2 *`` the cluster's threads with a scheduler).
     progress : callable, optional
-        ``progress(n_done, n_total)``, called after the caller has taken each
-        result.
+        ``progress(n_done, n_total)``, called with 0 before the first item,
+        then after the caller has taken each result.
     cancel : callable, optional
         Checked before each submission; once it returns True no new item is
         started. Items already running finish and are yielded (a local pool
@@ -93,6 +93,8 @@ def map_sites(
     else:
         executor = _make_executor(pool, int(workers), preload=getattr(func, "__module__", None))
         outcomes = _map_executor(func, items, executor, max_in_flight or 2 * int(workers), cancel)
+    if progress is not None:
+        progress(0, len(items))
     for n_done, (item, outcome) in enumerate(outcomes, start=1):
         yield item, outcome
         if progress is not None:

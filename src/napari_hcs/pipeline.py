@@ -35,11 +35,15 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage as ndi
 
 from .cells import CROP_INDEX, CellStore, site_key
+from .crops import cell_centroids, extract_crops
+from .features import measure_cells
 from .parallel import map_sites
 from .plate import Plate, PlateError, Site
 from .project import Project
+from .segment import SegmentationParams, segment_site
 
 __all__ = [
     "LABEL_NAMES",
@@ -168,9 +172,7 @@ class SiteResult:
         return len(self.rows)
 
 
-def _as_params(params: Any):
-    from .segment import SegmentationParams
-
+def _as_params(params: Any) -> SegmentationParams:
     if isinstance(params, SegmentationParams):
         return params
     if isinstance(params, dict):
@@ -221,10 +223,6 @@ def _checked_image(image: np.ndarray, channels: list[str], where: str) -> tuple[
 
 
 def _cell_rows(nuclei: np.ndarray, cells: np.ndarray, *, plate_name: str, site: Site, site_index: int):
-    from scipy import ndimage as ndi
-
-    from .crops import cell_centroids
-
     ids, centroids = cell_centroids(nuclei)
     ids = np.asarray(ids, dtype=np.int64)
     centroids = np.asarray(centroids, dtype=np.float64).reshape(-1, 2)
@@ -259,8 +257,6 @@ def _cell_rows(nuclei: np.ndarray, cells: np.ndarray, *, plate_name: str, site: 
 
 
 def _measure(image, nuclei, cells, ids, channels, notes) -> pd.DataFrame:
-    from .features import measure_cells
-
     if len(ids) == 0:
         return pd.DataFrame({"label": np.zeros(0, dtype=np.int64)})
     table = measure_cells(image, nuclei, cells, channel_names=list(channels))
@@ -333,9 +329,6 @@ def process_site(
         site_index = well_sites.index(site) if site in well_sites else 0
     check_channels(params, list(channels), where=f"site {site.name}")
     image, notes = _checked_image(image, list(channels), site.name)
-
-    from .crops import extract_crops
-    from .segment import segment_site
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
