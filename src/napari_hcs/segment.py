@@ -273,6 +273,9 @@ def segment_nuclei(
         pixels, smoothed, diameter, threshold, threshold_value, threshold_correction, local_contrast
     )
     mask = _remove_small(ndi.binary_fill_holes(mask), min_area)
+    # Fibres go before splitting, which would cut them into nucleus-sized pieces.
+    components, _ = ndi.label(mask)
+    mask = _remove_artefacts(components, pixels, diameter, np.inf, None) > 0
     labels = _split_touching(mask, smoothed, diameter, split)
     labels = _remove_by_area(labels, min_area, None)
     labels = _remove_artefacts(labels, pixels, diameter, max_area, max_intensity_quantile)
