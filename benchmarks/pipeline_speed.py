@@ -53,13 +53,17 @@ def site_files(plate_folder: Path, channels: list[str]) -> list[list[Path]]:
     return [[files[c] for c in channels] for _, files in sorted(by_site.items())]
 
 
-def bare_loop(files_per_site, params, channels, crop_size: int) -> int:
-    """Run the building blocks directly, one site after the other; return cells found."""
+def bare_loop(files_per_site, params, channels, crop_size: int) -> tuple[int, float]:
+    """Run the building blocks directly, one site after the other.
+
+    Returns the number of cells and the CPU seconds spent.
+    """
     from napari_hcs.crops import cell_centroids, extract_crops
     from napari_hcs.features import measure_cells
     from napari_hcs.segment import segment_site
 
     n_cells = 0
+    cpu_start = time.thread_time()
     for files in files_per_site:
         image = np.stack([tifffile.imread(f) for f in files])
         nuclei, cells = segment_site(image, params, channels)
@@ -67,11 +71,14 @@ def bare_loop(files_per_site, params, channels, crop_size: int) -> int:
         extract_crops(image, centroids, size=crop_size)
         measure_cells(image, nuclei, cells, channel_names=channels)
         n_cells += len(centroids)
-    return n_cells
+    return n_cells, time.thread_time() - cpu_start
 
 
-def product_run(plate, params, crop_size: int, workers: int, pool: str) -> int:
-    """Run run_plate into a fresh project folder; return cells written."""
+def product_run(plate, params, crop_size: int, workers: int, pool: str) -> tuple[int, float]:
+    """Run run_plate into a fresh project folder.
+
+    Returns the cells written and the CPU seconds of the sites (summed over workers).
+    """
     from napari_hcs.pipeline import run_plate
 
     project = Path(tempfile.mkdtemp(prefix="napari-hcs-bench-"))
@@ -84,7 +91,7 @@ def product_run(plate, params, crop_size: int, workers: int, pool: str) -> int:
         shutil.rmtree(project, ignore_errors=True)
     if summary["failures"]:
         raise RuntimeError(f"benchmark run failed: {summary['failures']}")
-    return summary["cells"]
+    return summary["cells"], summary["site_cpu_seconds"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -112,24 +119,34 @@ def main(argv: list[str] | None = None) -> None:
     }
     product_run(plate, params, args.crop_size, 2, "process")  # start the fork server once
     times: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
     cells: dict[str, int] = {}
+    load_before = os.getloadavg()[0]
     for repeat in range(args.repeats):
         for name, run in variants.items():
             start = time.perf_counter()
-            cells[name] = run()
+            cells[name], cpu_seconds = run()
             times[name].append(time.perf_counter() - start)
+            cpu[name].append(cpu_seconds)
         print(f"repeat {repeat + 1}/{args.repeats}: "
               + ", ".join(f"{n.split(',')[-1].strip()} {t[-1]:.1f}s" for n, t in times.items()), flush=True)
 
     median = {name: statistics.median(t) for name, t in times.items()}
+    median_cpu = {name: statistics.median(t) for name, t in cpu.items()}
     bare = median["bare loop (building blocks)"]
     one = median["run_plate, 1 worker"]
-    print(f"\n{n_sites} sites, {os.cpu_count()} CPU cores, {args.repeats} interleaved repeats (median)")
-    print(f"{'variant':<30} {'seconds':>8} {'sites/s':>8} {'cells':>6} {'vs bare':>8} {'speed-up':>9}")
+    print(
+        f"\n{n_sites} sites, {os.cpu_count()} CPU cores, {args.repeats} interleaved repeats (median); "
+        f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    )
+    print(
+        f"{'variant':<30} {'seconds':>8} {'sites/s':>8} {'cells':>6} {'vs bare':>8} "
+        f"{'speed-up':>9} {'site CPU s':>11}"
+    )
     for name, seconds in median.items():
         print(
             f"{name:<30} {seconds:8.2f} {n_sites / seconds:8.2f} {cells[name]:6d} "
-            f"{seconds / bare:7.2f}x {one / seconds:8.2f}x"
+            f"{seconds / bare:7.2f}x {one / seconds:8.2f}x {median_cpu[name]:11.2f}"
         )
     print(f"\nproduct / bare (1 worker): {one / bare:.2f}x   (target <= 1.3x)")
     best = min(median["run_plate, 2 processes"], median["run_plate, 2 threads"])
