@@ -208,9 +208,12 @@ def _tiff_folder(tmp_path, plate: Plate):
 
 def test_cli_segment_and_features(tmp_path, capsys):
     folder = _tiff_folder(tmp_path, _synthetic(n_columns=2))
+    layout = tmp_path / "layout.csv"
+    layout.write_text("well,treatment\nA01,control\nA02,drug\n")
     project = tmp_path / "project"
     code = main(["segment", str(folder), "--project", str(project), "--nuclei-channel", "1",
-                 "--cell-channel", "2", "--crop-size", "16", "--pattern", "imagexpress", "--no-features"])
+                 "--cell-channel", "2", "--crop-size", "16", "--pattern", "imagexpress", "--no-features",
+                 "--layout", str(layout)])
     out = capsys.readouterr().out
     summary = json.loads(out[out.index("{"):])
     assert code == 0 and summary["sites"] == 2 and summary["cells"] > 0
@@ -219,7 +222,8 @@ def test_cli_segment_and_features(tmp_path, capsys):
     code = main(["features", "--project", str(project)])
     out = capsys.readouterr().out
     assert code == 0 and json.loads(out[out.index("{"):])["sites"] == 2
-    assert feature_columns(CellStore(project).table())
+    table = Project(project).cell_table()
+    assert feature_columns(table) and set(table.treatment) == {"control", "drug"}
 
     code = main(["segment", str(folder), "--project", str(project), "--nuclei-channel", "1",
                  "--crop-size", "16", "--wells", "A01,A02"])

@@ -49,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_run_options(segment, wells_help="wells to process, e.g. A01,B02 (default: all)")
     segment.add_argument("--pattern", help="file-name preset or regular expression of a TIFF folder")
+    segment.add_argument(
+        "--layout", help="plate layout table (CSV/TSV with a well column) saved with the project"
+    )
     segment.add_argument("--no-features", action="store_true", help="skip classical features")
     segment.set_defaults(func=run_segment)
 
@@ -129,7 +132,7 @@ def run_segment(args: argparse.Namespace) -> int:
     from ..pipeline import check_channels, run_plate
     from ..project import default_project_dir
 
-    plate = open_plate(args.plate, pattern=args.pattern)
+    plate = open_plate(args.plate, pattern=args.pattern, layout=args.layout)
     params = _segmentation_params(args)
     check_channels(params, plate.channels, where=f"plate {args.plate}")
     project = args.project or default_project_dir(args.plate)
