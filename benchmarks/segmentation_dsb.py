@@ -14,11 +14,16 @@ Runs :func:`napari_hcs.segment.segment_nuclei` with its DEFAULT settings and pri
 Usage::
 
     python benchmarks/segmentation_dsb.py [--data ../shared/data] [--per-image]
+        [--set NAME=VALUE ...]
+
+``--set`` changes a :func:`segment_nuclei` option (e.g. ``--set threshold=li``)
+to compare settings; the targets apply to the defaults.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
@@ -49,7 +54,7 @@ def grey(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def dsb(folder: Path, per_image: bool) -> dict:
+def dsb(folder: Path, per_image: bool, options: dict) -> dict:
     images = sorted(folder.glob("*_image.tif"))
     if not images:
         raise FileNotFoundError(f"No *_image.tif in {folder}")
@@ -61,7 +66,7 @@ def dsb(folder: Path, per_image: bool) -> dict:
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            labels = segment_nuclei(image)
+            labels = segment_nuclei(image, **options)
         seconds += time.perf_counter() - start
         tp, fp, fn = match_instances(truth, labels, 0.5)
         totals += (tp, fp, fn)
@@ -83,10 +88,10 @@ def dsb(folder: Path, per_image: bool) -> dict:
     }
 
 
-def stardist(folder: Path) -> dict:
+def stardist(folder: Path, options: dict) -> dict:
     image = tifffile.imread(folder / "img2d.tif")
     truth = tifffile.imread(folder / "mask2d.tif")
-    labels = segment_nuclei(image)
+    labels = segment_nuclei(image, **options)
     return {
         "nuclei": int(len(np.unique(truth)) - 1),
         "found": int(labels.max()),
@@ -95,7 +100,7 @@ def stardist(folder: Path) -> dict:
     }
 
 
-def nf1(folder: Path) -> dict:
+def nf1(folder: Path, options: dict) -> dict:
     images, masks = folder / "Plate_2_images", folder / "Plate_2_masks"
     dapi_paths = sorted(images.glob("*_DAPI_*.tif"))
     if not dapi_paths:
@@ -103,7 +108,7 @@ def nf1(folder: Path) -> dict:
     nuclei_iou, cell_iou, start = [], [], time.perf_counter()
     for dapi_path in dapi_paths:
         prefix = dapi_path.name.split("_")[0]
-        nuclei = segment_nuclei(tifffile.imread(dapi_path))
+        nuclei = segment_nuclei(tifffile.imread(dapi_path), **options)
         nuclei_mask = tifffile.imread(masks / dapi_path.name.replace(".tif", "_MaskNuclei.tiff"))
         nuclei_iou.append(foreground_iou(nuclei_mask, nuclei))
         rfp = sorted(images.glob(f"{prefix}_*_RFP_*.tif"))
@@ -119,17 +124,32 @@ def nf1(folder: Path) -> dict:
     }
 
 
+def _option(text: str) -> tuple[str, object]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise SystemExit(f"--set needs NAME=VALUE, got {text!r}")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data",
                         help="folder of the real data sets (default ../shared/data)")
     parser.add_argument("--per-image", action="store_true", help="print every DSB image's scores")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="segment_nuclei option to change, e.g. threshold=li (repeatable)")
     args = parser.parse_args(argv)
+    options = dict(_option(text) for text in args.set)
+    if options:
+        print(f"settings changed from the defaults: {options}")
 
     results = {
-        "dsb": dsb(args.data / "dsb2018_nuclei", args.per_image),
-        "stardist": stardist(args.data / "stardist_nuclei"),
-        "nf1": nf1(args.data / "nf1_cellpainting"),
+        "dsb": dsb(args.data / "dsb2018_nuclei", args.per_image, options),
+        "stardist": stardist(args.data / "stardist_nuclei", options),
+        "nf1": nf1(args.data / "nf1_cellpainting", options),
     }
     d, s, n = results["dsb"], results["stardist"], results["nf1"]
     print(f"DSB 2018 ({d['images']} images, {d['nuclei']} nuclei): F1@0.5 pooled {d['f1_pooled']:.3f}, "
