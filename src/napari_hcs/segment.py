@@ -2,11 +2,13 @@
 
 The classical pipeline needs no training and no model weights:
 
-1. :func:`segment_nuclei` smooths a nuclear-stain image, thresholds it
-   automatically, fills holes, removes small objects, splits touching nuclei by a
-   watershed whose seed spacing follows the expected nucleus diameter (estimated
-   with :func:`estimate_diameter` when not given), and drops artefacts (objects
-   that are far too large, too elongated or, on request, too bright).
+1. :func:`segment_nuclei` smooths a nuclear-stain image and keeps the pixels
+   above an automatic global threshold and above half of their local peak (so
+   every nucleus is cut at its own half-maximum), fills holes, removes small
+   objects, splits touching nuclei by a watershed whose seed spacing follows the
+   expected nucleus diameter (estimated with :func:`estimate_diameter` when not
+   given), and drops artefacts (objects that are far too large, too elongated
+   or, on request, too bright).
 2. :func:`segment_cells` grows every nucleus into its cell on a cytoplasm or
    membrane channel by a seeded watershed limited to that channel's foreground;
    :func:`expand_nuclei` is the fallback when there is no such channel.
