@@ -357,3 +357,12 @@ def test_segment_image_on_real_image(shared_data, tmp_path, capsys):
     labels = tifffile.imread(out)
     assert f"{labels.max()} nuclei" in capsys.readouterr().out
     assert 100 <= labels.max() <= 150
+
+
+def test_bright_hair_does_not_hide_dim_nuclei():
+    centres = [(r, c) for r in (40, 110, 180, 250) for c in (40, 110, 180)]
+    image, truth = discs((300, 300), centres, 12)
+    image[:, 240:262] = 3000.0  # a hair 22 px wide, 15 times brighter than the nuclei
+    labels = segment_nuclei(image)
+    assert labels.max() == 12
+    assert instance_f1(truth, labels, 0.5) == 1.0

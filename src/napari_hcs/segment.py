@@ -48,8 +48,9 @@ BACKENDS = ("classical", "cellpose")
 
 #: Nucleus diameter (pixels) assumed when an image holds no usable object.
 DEFAULT_DIAMETER = 20.0
-#: Objects more elongated than this (major / minor axis) and thinner than half
-#: the expected diameter are treated as fibres or hairs.
+#: Objects more elongated than this (major / minor axis) and either thinner than
+#: half the expected diameter or larger than the largest nucleus are treated as
+#: fibres or hairs.
 MAX_ELONGATION = 5.0
 
 
@@ -274,12 +275,19 @@ def segment_nuclei(
 
     smoothed = _smooth(pixels, smoothing)
     mask = _foreground(
-        pixels, smoothed, diameter, threshold, threshold_value, threshold_correction, local_contrast
+        pixels,
+        smoothed,
+        diameter,
+        threshold,
+        threshold_value,
+        threshold_correction,
+        local_contrast,
+        max_area,
     )
     mask = _remove_small(_fill_holes(mask), min_area)
     # Fibres go before splitting, which would cut them into nucleus-sized pieces.
     components, _ = ndi.label(mask)
-    mask = _remove_artefacts(components, pixels, diameter, np.inf, None) > 0
+    mask = _drop_labels(components, _fibre_lookup(components, pixels, diameter, max_area)) > 0
     labels = _split_touching(mask, smoothed, diameter, split)
     labels = _remove_by_area(labels, min_area, None)
     labels = _remove_artefacts(labels, pixels, diameter, max_area, max_intensity_quantile)
@@ -303,9 +311,12 @@ def _foreground(
     value: float | None,
     correction: float,
     local_contrast: float,
+    max_area: float,
 ) -> np.ndarray:
     """Foreground mask: above the (corrected) global threshold and the local half-maximum."""
     threshold = _threshold(smoothed, method, value)
+    if method != "manual":
+        threshold = _threshold_without_fibres(smoothed, pixels, diameter, method, threshold, max_area)
     background = _background_level(smoothed, threshold)
     if method != "manual":
         threshold = background + correction * (threshold - background)
@@ -316,6 +327,33 @@ def _foreground(
         peak = ndi.maximum_filter(peak_source, size=window, mode="nearest")
         mask &= smoothed > background + local_contrast * (peak - background)
     return mask
+
+
+def _threshold_without_fibres(
+    smoothed: np.ndarray,
+    pixels: np.ndarray,
+    diameter: float,
+    method: str,
+    threshold: float,
+    max_area: float,
+) -> float:
+    """Recompute an automatic threshold without the pixels of fibres and hairs.
+
+    A bright fibre or hair covering much of the image pulls an automatic
+    threshold up to its own level, and dim nuclei are lost; the threshold is
+    found again on the pixels farther than a quarter diameter from the fibres
+    found at the first one.
+    """
+    components, n = ndi.label(smoothed > threshold)
+    if n == 0:
+        return threshold
+    fibres = _fibre_lookup(components, pixels, diameter, max_area)[components]
+    if not fibres.any():
+        return threshold
+    far = ndi.distance_transform_edt(~fibres) > diameter / 4.0
+    if far.sum() < 0.5 * far.size:
+        return threshold
+    return _threshold(smoothed[far], method, None)
 
 
 def _remove_small(mask: np.ndarray, min_area: float) -> np.ndarray:
@@ -386,9 +424,7 @@ def _remove_artefacts(
         return labels
     area, major, minor, mean_intensity = _object_shapes(labels, pixels)
     present = area > 0
-    minor = np.maximum(minor, 1.0)
-    drop = area > max_area
-    drop |= (major / minor > MAX_ELONGATION) & (minor < 0.5 * diameter)
+    drop = (area > max_area) | _is_fibre(area, major, minor, diameter, max_area)
     if max_intensity_quantile is not None:
         if not 0.0 < max_intensity_quantile <= 1.0:
             raise ValueError(
@@ -398,6 +434,22 @@ def _remove_artefacts(
         drop |= mean_intensity > limit
     drop &= present
     return _drop_labels(labels, drop)
+
+
+def _fibre_lookup(
+    components: np.ndarray, pixels: np.ndarray, diameter: float, max_area: float
+) -> np.ndarray:
+    """Per label id (index): is the object a fibre or a hair?"""
+    area, major, minor, _ = _object_shapes(components, pixels)
+    fibre = _is_fibre(area, major, minor, diameter, max_area)
+    fibre[0] = False
+    return fibre
+
+
+def _is_fibre(area, major, minor, diameter: float, max_area: float) -> np.ndarray:
+    """Very elongated objects that are thin (fibres) or very large (hairs)."""
+    elongated = major / np.maximum(minor, 1.0) > MAX_ELONGATION
+    return elongated & ((minor < 0.5 * diameter) | (area > max_area))
 
 
 def _object_shapes(labels: np.ndarray, pixels: np.ndarray):
