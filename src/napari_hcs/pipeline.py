@@ -317,36 +317,21 @@ def process_site(
     """
     start, cpu_start = time.perf_counter(), time.thread_time()
     params = _as_params(params)
-    if not isinstance(source, (Plate, PlateSource, str, os.PathLike)):
-        if channels is None:
-            raise ValueError("process_site on an image needs its channel names (channels=...).")
-        site = site or Site("A01")
-        image, plate_name, site_index = np.asarray(source), "image", 0
-    else:
-        if site is None:
-            raise ValueError("process_site on a plate needs the site to process.")
-        plate = _resolve_plate(source, pattern)
-        channels = list(channels or plate.channels)
-        image = _read_pixels(plate, site)
-        plate_name = plate.name
-        well_sites = plate.sites.get(site.well, [])
-        site_index = well_sites.index(site) if site in well_sites else 0
-    check_channels(params, list(channels), where=f"site {site.name}")
-    image, notes = _checked_image(image, list(channels), site.name)
-
+    image, channels, site, plate_name, site_index = _load_site(source, site, channels, pattern)
+    check_channels(params, channels, where=f"site {site.name}")
+    image, notes = _checked_image(image, channels, site.name)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        nuclei, cells = segment_site(image, params, list(channels))
-    notes += [str(w.message) for w in caught]
-    nuclei = np.asarray(nuclei, dtype=np.int32)
-    cells = np.asarray(cells if cells is not None else nuclei, dtype=np.int32)
-    rows, centroids = _cell_rows(nuclei, cells, plate_name=plate_name, site=site, site_index=site_index)
-    if len(rows) == 0:
-        notes.append("no cells found.")
-        crops = np.zeros((0, len(channels), crop_size, crop_size), dtype=np.float32)
-    else:
-        crops = np.asarray(extract_crops(image, centroids, size=crop_size), dtype=np.float32)
-    table = _measure(image, nuclei, cells, rows["label"].to_numpy(), channels, notes) if features else None
+        nuclei, cells = segment_site(image, params, channels)
+        nuclei = np.asarray(nuclei, dtype=np.int32)
+        cells = nuclei if cells is None else np.asarray(cells, dtype=np.int32)
+        rows, centroids = _cell_rows(nuclei, cells, plate_name=plate_name, site=site, site_index=site_index)
+        if len(rows) == 0:
+            notes.append("no cells found.")
+            crops = np.zeros((0, len(channels), crop_size, crop_size), dtype=np.float32)
+        else:
+            crops = np.asarray(extract_crops(image, centroids, size=crop_size), dtype=np.float32)
+        table = _measure(image, nuclei, cells, rows["label"].to_numpy(), channels, notes) if features else None
     return SiteResult(
         site=site,
         rows=rows,
@@ -354,10 +339,24 @@ def process_site(
         nuclei=nuclei,
         cells=cells,
         features=table,
-        warnings=_unique(notes),
+        warnings=_unique([str(w.message) for w in caught] + notes),
         seconds=time.perf_counter() - start,
         cpu_seconds=time.thread_time() - cpu_start,
     )
+
+
+def _load_site(source, site: Site | None, channels, pattern):
+    """Return ``(image, channel names, site, plate name, index of the site in its well)``."""
+    if not isinstance(source, (Plate, PlateSource, str, os.PathLike)):
+        if channels is None:
+            raise ValueError("process_site on an image needs its channel names (channels=...).")
+        return np.asarray(source), list(channels), site or Site("A01"), "image", 0
+    if site is None:
+        raise ValueError("process_site on a plate needs the site to process.")
+    plate = _resolve_plate(source, pattern)
+    well_sites = plate.sites.get(site.well, [])
+    site_index = well_sites.index(site) if site in well_sites else 0
+    return _read_pixels(plate, site), list(channels or plate.channels), site, plate.name, site_index
 
 
 def _unique(notes: list[str]) -> list[str]:
@@ -671,7 +670,7 @@ def _feature_pass(project, store, sites, *, source, workers, scheduler, pool, ca
     if not targets:
         return 0, 0
     index = store.cells()
-    index = index.assign(_key=[site_key(w, f, t) for w, f, t in zip(index.well, index.field, index.timepoint)])
+    index["site_key"] = [site_key(w, f, t) for w, f, t in zip(index.well, index.field, index.timepoint)]
     tasks = [FeatureTask(source, s, str(project.folder)) for s in targets]
     n_sites = n_cells = 0
     outcomes = map_sites(
@@ -685,7 +684,7 @@ def _feature_pass(project, store, sites, *, source, workers, scheduler, pool, ca
         table, notes = outcome
         key = _key(task.site)
         try:
-            _write_features(store, key, index.loc[index._key == key, ["label", CROP_INDEX]], table)
+            _write_features(store, key, index.loc[index["site_key"] == key, ["label", CROP_INDEX]], table)
         except Exception as error:  # noqa: BLE001
             summary.failed(task.site, error)
             continue
