@@ -213,7 +213,7 @@ def test_cli_segment_and_features(tmp_path, capsys):
     project = tmp_path / "project"
     code = main(["segment", str(folder), "--project", str(project), "--nuclei-channel", "1",
                  "--cell-channel", "2", "--crop-size", "16", "--pattern", "imagexpress", "--no-features",
-                 "--layout", str(layout)])
+                 "--layout", str(layout), "--workers", "2"])
     out = capsys.readouterr().out
     summary = json.loads(out[out.index("{"):])
     assert code == 0 and summary["sites"] == 2 and summary["cells"] > 0
