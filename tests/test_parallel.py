@@ -98,7 +98,10 @@ def test_dask_distributed_client():
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
-        outcomes = _as_dict(map_sites(square, range(6), scheduler=client))
+    ) as cluster:
+        with distributed.Client(cluster) as client:
+            outcomes = _as_dict(map_sites(square, range(6), scheduler=client))
+        by_address = _as_dict(map_sites(square, [2, 3], scheduler=cluster.scheduler_address))
     assert isinstance(outcomes.pop(3), ValueError)
     assert outcomes == {0: 0, 1: 1, 2: 4, 4: 16, 5: 25}
+    assert by_address[2] == 4 and isinstance(by_address[3], ValueError)

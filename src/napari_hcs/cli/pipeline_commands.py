@@ -29,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     segment.add_argument("plate", help="plate: OME-Zarr store, folder of TIFFs or TIFF file")
     segment.add_argument(
-        "--project", help="project folder (default: <plate>.napari-hcs beside the plate)"
+        "--project",
+        help="project folder (default: <plate>.napari-hcs beside the plate, or under "
+        "~/.napari-hcs/projects when the plate's folder is read-only)",
     )
     segment.add_argument("--nuclei-channel", required=True, help="name of the nuclear stain channel")
     segment.add_argument(
