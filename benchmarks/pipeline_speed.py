@@ -25,6 +25,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import argparse  # noqa: E402
+import re  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -41,8 +42,6 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data"
 def site_files(plate_folder: Path, channels: list[str]) -> list[list[Path]]:
     """Per site, the TIFF of each channel in the given order (from the file names)."""
     from napari_hcs.io.tiff_folder import PRESETS
-
-    import re
 
     regex = re.compile(PRESETS["scportrait"])
     by_site: dict[tuple, dict[str, Path]] = {}

@@ -19,7 +19,7 @@ from napari_hcs.pipeline import (
     run_features,
     run_plate,
 )
-from napari_hcs.plate import Plate, PlateError, Site
+from napari_hcs.plate import Plate, PlateError
 from napari_hcs.project import Project
 from napari_hcs.segment import SegmentationParams
 from napari_hcs.synthetic import make_synthetic_plate
