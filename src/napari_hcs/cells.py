@@ -80,12 +80,18 @@ class CellStore:
     Parameters
     ----------
     folder : path
-        Project folder; created when missing.
+        Project folder holding a cell store (see :meth:`create`).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder holds no cell store yet.
 
     Examples
     --------
     >>> store = CellStore.create(tmp_path, channels=["DNA", "actin"], crop_size=32)
-    >>> store.append_site(rows, crops)            # rows: DataFrame, crops: (n, 2, 32, 32)
+    >>> key = site_key("B04", 0, 0)
+    >>> store.append_site(key, rows, crops)       # rows: DataFrame, crops: (n, 2, 32, 32)
     >>> table = store.table()                     # one row per cell, with crop_index
     >>> store.crops[table.crop_index.to_numpy()]  # matching crops
     """
