@@ -9,6 +9,8 @@ Runs :func:`napari_hcs.segment.segment_nuclei` with its DEFAULT settings and pri
 * NF1 Cell Painting: IoU of the nuclei foreground against CellProfiler's nuclei
   mask (DAPI), and, for information, of the cells grown on the RFP channel
   against CellProfiler's cell mask;
+* scPortrait time course (6 sites, 1080 x 1080): nuclei per site, and CPU seconds
+  per site for nuclei + cells (DAPI, mCherry) + 48 x 48 crops of every cell;
 * the time per image.
 
 Usage::
@@ -32,13 +34,16 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from napari_hcs.crops import cell_centroids, extract_crops
 from napari_hcs.segment import (
+    SegmentationParams,
     average_precision,
     foreground_iou,
     instance_f1,
     match_instances,
     segment_cells,
     segment_nuclei,
+    segment_site,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,6 +129,23 @@ def nf1(folder: Path, options: dict) -> dict:
     }
 
 
+def scportrait(folder: Path) -> dict:
+    channels = ["Alexa488", "DAPI", "mCherry"]
+    params = SegmentationParams(nuclei_channel="DAPI", cell_channel="mCherry")
+    counts, seconds = {}, []
+    for site_folder in sorted((folder / "input_images").iterdir()):
+        for timepoint in (1, 2, 3):
+            paths = [next(site_folder.glob(f"Timepoint{timepoint:03d}_*_{c}_*.tif")) for c in channels]
+            image = np.stack([tifffile.imread(p) for p in paths])
+            start = time.process_time()
+            nuclei, cells = segment_site(image, params, channels)
+            ids, centroids = cell_centroids(nuclei)
+            extract_crops(image, centroids, size=48)
+            seconds.append(time.process_time() - start)
+            counts[f"{site_folder.name.split('_r')[0]} t{timepoint}"] = int(nuclei.max())
+    return {"nuclei": counts, "cpu_seconds": seconds}
+
+
 def _option(text: str) -> tuple[str, object]:
     name, sep, value = text.partition("=")
     if not sep:
@@ -150,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         "dsb": dsb(args.data / "dsb2018_nuclei", args.per_image, options),
         "stardist": stardist(args.data / "stardist_nuclei", options),
         "nf1": nf1(args.data / "nf1_cellpainting", options),
+        "scportrait": scportrait(args.data / "scportrait_timecourse"),
     }
     d, s, n = results["dsb"], results["stardist"], results["nf1"]
     print(f"DSB 2018 ({d['images']} images, {d['nuclei']} nuclei): F1@0.5 pooled {d['f1_pooled']:.3f}, "
@@ -159,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
           f"DSB score {s['dsb_score']:.3f}")
     print(f"NF1 Cell Painting ({n['sites']} site(s)): nuclei foreground IoU vs CellProfiler "
           f"{n['nuclei_iou']:.3f}; cells (RFP) {n['cells_iou']:.3f}; {n['seconds_per_site']:.2f} s/site")
+    sc = results["scportrait"]
+    print("scPortrait nuclei per site: " + ", ".join(f"{k} {v}" for k, v in sc["nuclei"].items())
+          + f"; nuclei + cells + crops {min(sc['cpu_seconds']):.2f} to {max(sc['cpu_seconds']):.2f} "
+          "CPU s/site (default settings)")
     checks = {
         "dsb_f1": min(d["f1_pooled"], d["f1_mean"]),
         "stardist_f1": s["f1"],
