@@ -131,7 +131,9 @@ def _as_cyx(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _window_indices(centroids: np.ndarray, window: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, int]:
+def _window_indices(
+    centroids: np.ndarray, window: int, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Row and column indices (N, window) into the image padded by ``window`` on each side."""
     pad = window
     start = np.floor(centroids + 0.5).astype(np.int64) - window // 2 + pad
