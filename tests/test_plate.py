@@ -35,9 +35,9 @@ def test_row_labels_go_past_z_for_1536_well_plates():
 
 @pytest.mark.parametrize(
     "wells, layout",
-    [(["A01", "H12"], (8, 12)), (["B02", "B04"], (3, 4)), (["P24"], (16, 24)), (["AF48"], (32, 48))],
+    [(["A01", "H12"], (8, 12)), (["B02", "B04"], (8, 12)), (["P24"], (16, 24)), (["AF48"], (32, 48))],
 )
-def test_layout_is_the_smallest_standard_plate(wells, layout):
+def test_layout_is_the_smallest_screening_plate(wells, layout):
     assert infer_layout(wells) == layout
 
 

@@ -148,14 +148,26 @@ def well_position(name: str) -> tuple[int, int]:
     return _row_index(match["row"]), int(match["col"]) - 1
 
 
+#: Plate formats used for screening, tried in order when a layout is inferred.
+SCREENING_FORMATS = (96, 384, 1536)
+
+
 def infer_layout(wells: list[str]) -> tuple[int, int]:
-    """Return the smallest standard (rows, columns) layout that holds all wells."""
+    """Return the smallest screening plate (96, 384 or 1536 wells) that holds all wells.
+
+    Wells beyond a 1536-well plate give a layout just large enough to hold them.
+
+    Examples
+    --------
+    >>> infer_layout(["B02", "B04"]), infer_layout(["P24"])
+    ((8, 12), (16, 24))
+    """
     if not wells:
         return PLATE_LAYOUTS[96]
     positions = [well_position(w) for w in wells]
     needed_rows = max(r for r, _ in positions) + 1
     needed_cols = max(c for _, c in positions) + 1
-    for rows, cols in sorted(PLATE_LAYOUTS.values()):
+    for rows, cols in (PLATE_LAYOUTS[n] for n in SCREENING_FORMATS):
         if rows >= needed_rows and cols >= needed_cols:
             return rows, cols
     return needed_rows, needed_cols
