@@ -1,0 +1,234 @@
+"""Training and prediction speed of napari-hcs against bare torch, and prediction memory.
+
+Prints a table with
+
+* training images/s of :func:`napari_hcs.train.train_model` (normalisation,
+  class-balanced sampling, augmentation on the device, the loss bookkeeping)
+  and of a bare torch loop over the same network, batch size and data
+  (already normalised on the device, no augmentation); repeats are
+  interleaved and medians reported, with their ratio;
+* the same training loop streaming its batches from a zarr crop store;
+* inference cells/s of :func:`napari_hcs.predict.predict_cells`;
+* the peak resident memory of a separate process predicting (and embedding)
+  1,000,000 cells from a zarr store, with a tiny network and large batches.
+
+Usage::
+
+    python benchmarks/train_speed.py                  # CPU
+    python benchmarks/train_speed.py --device cuda    # the same figures on a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import zarr
+
+from napari_hcs.data import Preprocess
+from napari_hcs.device import resolve_device
+from napari_hcs.models import build_model
+from napari_hcs.predict import autocast_context, predict_cells
+from napari_hcs.train import train_model
+
+CHANNELS = ["DNA", "tubulin", "actin"]
+
+
+def synthetic_cells(n: int, size: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Two classes of uint8 crops (one with a bright centre) in 8 wells."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    crops = rng.integers(20, 60, (n, len(CHANNELS), size, size), dtype=np.uint8)
+    quarter = size // 4
+    crops[labels == 1, 0, quarter:-quarter, quarter:-quarter] += 80
+    table = pd.DataFrame({
+        "crop_index": np.arange(n),
+        "well": [f"{'AB'[label]}{(i // 2) % 4 + 1:02d}" for i, label in enumerate(labels)],
+        "cls": np.array(["a", "b"])[labels],
+    })
+    return table, crops
+
+
+def product_images_per_s(table, crops, args) -> tuple[float, torch.nn.Module, dict]:
+    """Images/s of the second (warm) epoch of train_model, and the trained model."""
+    result = train_model(
+        table, crops, label_column="cls", split=pd.Series("train", index=table.index), model=args.model,
+        depth=args.depth, width=args.width, epochs=2, batch_size=args.batch_size, device=args.device,
+        channels=CHANNELS, seed=0, preload=True,
+    )
+    return result.history[-1]["images_per_s"], result.model, result.meta
+
+
+def streaming_images_per_s(table, store, args) -> float:
+    result = train_model(
+        table, store, label_column="cls", split=pd.Series("train", index=table.index), model=args.model,
+        depth=args.depth, width=args.width, epochs=2, batch_size=args.batch_size, device=args.device,
+        channels=CHANNELS, seed=0, preload=False,
+    )
+    return result.history[-1]["images_per_s"]
+
+
+def bare_images_per_s(table, crops, args) -> float:
+    """Images/s of a plain torch loop over the same network, batch size and data."""
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+    model = build_model(args.model, in_channels=crops.shape[1], num_classes=2, crop_size=crops.shape[-1],
+                        depth=args.depth, width=args.width).to(device)
+    channels_last = device.type == "cuda"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    data = torch.from_numpy(crops).to(device).float()
+    data = (data - data.mean(dim=(0, 2, 3), keepdim=True)) / data.std(dim=(0, 2, 3), keepdim=True)
+    labels = torch.from_numpy((table.cls == "b").to_numpy().astype(np.int64)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=5e-4)
+    model.train()
+    n = len(data) // args.batch_size * args.batch_size
+    seconds = 0.0
+    for epoch in range(2):  # the first epoch warms up, as for the product
+        order = torch.randperm(len(data), device=device)
+        started = time.perf_counter()
+        for start in range(0, n, args.batch_size):
+            index = order[start : start + args.batch_size]
+            batch = data[index]
+            if channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            with autocast_context(device, True):
+                logits = model(batch)
+            loss = F.cross_entropy(logits.float(), labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - started
+    return n / seconds
+
+
+def write_store(path: Path, cells: int, size: int, chunk: int = 4096) -> None:
+    """A uint8 crop store of ``cells`` cells, written chunk by chunk (low memory)."""
+    array = zarr.open_array(store=str(path), mode="w", shape=(cells, len(CHANNELS), size, size),
+                            chunks=(chunk, len(CHANNELS), size, size), dtype="uint8")
+    rng = np.random.default_rng(0)
+    for start in range(0, cells, chunk):
+        stop = min(start + chunk, cells)
+        array[start:stop] = rng.integers(0, 16, (stop - start, len(CHANNELS), size, size), dtype=np.uint8)
+
+
+def memory_child(store: str, batch_size: int, device: str) -> None:
+    """Predict every cell of ``store`` with a tiny network; print JSON with peak RSS and speed."""
+    torch.set_num_threads(2)
+    crops = zarr.open_array(store=store, mode="r")
+    torch.manual_seed(0)
+    model = build_model("cnn1", in_channels=crops.shape[1], num_classes=4, depth=1, width=1, hidden=16)
+    meta = {
+        "channels": CHANNELS,
+        "classes": ["a", "b", "c", "d"],
+        "preprocess": Preprocess(crop_size=crops.shape[-1], input_size=16, mean=[8.0] * 3, std=[4.6] * 3).to_meta(),
+    }
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    result = predict_cells(model, meta, crops, batch_size=batch_size, device=device, channels=CHANNELS)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({
+        "cells": int(len(result.crop_index)), "seconds": seconds, "cells_per_s": len(result.crop_index) / seconds,
+        "rss_before_mb": before / 1024, "peak_rss_mb": peak / 1024,
+        "result_mb": (result.probabilities.nbytes + result.embeddings.nbytes) / 1024**2,
+    }))
+
+
+def measure_memory(args) -> dict:
+    with tempfile.TemporaryDirectory(prefix="napari-hcs-bench-") as folder:
+        store = Path(folder) / "crops.zarr"
+        started = time.perf_counter()
+        write_store(store, args.memory_cells, args.size)
+        written = time.perf_counter() - started
+        output = subprocess.run(
+            [sys.executable, __file__, "--memory-child", str(store), "--memory-batch", str(args.memory_batch),
+             "--device", args.device],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        report = json.loads(output.strip().splitlines()[-1])
+        report["store_seconds"] = written
+        report["store_mb"] = sum(p.stat().st_size for p in store.rglob("*") if p.is_file()) / 1024**2
+        return report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
+    parser.add_argument("--model", default="wrn")
+    parser.add_argument("--depth", type=int, default=1)
+    parser.add_argument("--width", type=int, default=1)
+    parser.add_argument("--cells", type=int, default=1024, help="training cells (default 1024)")
+    parser.add_argument("--size", type=int, default=32, help="crop side (default 32)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats (default 3)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--memory-cells", type=int, default=1_000_000, help="cells predicted for the memory figure")
+    parser.add_argument("--memory-batch", type=int, default=4096)
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        memory_child(args.memory_child, args.memory_batch, args.device)
+        return 0
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    table, crops = synthetic_cells(args.cells, args.size)
+    with tempfile.TemporaryDirectory(prefix="napari-hcs-bench-") as folder:
+        store = zarr.open_array(store=str(Path(folder) / "crops.zarr"), mode="w", shape=crops.shape,
+                                chunks=(256, *crops.shape[1:]), dtype=crops.dtype)
+        store[:] = crops
+        product, bare, streaming = [], [], []
+        for repeat in range(args.repeats):
+            rate, model, meta = product_images_per_s(table, crops, args)
+            product.append(rate)
+            bare.append(bare_images_per_s(table, crops, args))
+            streaming.append(streaming_images_per_s(table, store, args))
+            print(f"repeat {repeat + 1}: product {product[-1]:.0f}, bare {bare[-1]:.0f}, "
+                  f"streaming {streaming[-1]:.0f} images/s", file=sys.stderr)
+        started = time.perf_counter()
+        predict_cells(model, meta, crops, batch_size=512, device=args.device, channels=CHANNELS)
+        predict_rate = len(crops) / (time.perf_counter() - started)
+
+    rows = [
+        ("device", f"{device.type} ({torch.get_num_threads()} threads)" if device.type == "cpu" else str(device)),
+        ("network", f"{args.model} depth {args.depth} width {args.width}, {args.cells} cells "
+                    f"3x{args.size}x{args.size}, batch {args.batch_size}"),
+        ("train, napari-hcs (images/s, median)", f"{statistics.median(product):.0f}"),
+        ("train, bare torch loop (images/s, median)", f"{statistics.median(bare):.0f}"),
+        ("ratio napari-hcs / bare", f"{statistics.median(product) / statistics.median(bare):.2f}"),
+        ("train streaming from zarr (images/s, median)", f"{statistics.median(streaming):.0f}"),
+        ("predict, in memory (cells/s)", f"{predict_rate:.0f}"),
+    ]
+    if not args.skip_memory:
+        memory = measure_memory(args)
+        rows += [
+            (f"predict {memory['cells']:,} cells from zarr (cells/s)", f"{memory['cells_per_s']:.0f}"),
+            ("  peak RSS of that process (MB)", f"{memory['peak_rss_mb']:.0f}"),
+            ("  of which results (MB) / RSS after imports (MB)",
+             f"{memory['result_mb']:.0f} / {memory['rss_before_mb']:.0f}"),
+            ("  store on disk (MB)", f"{memory['store_mb']:.0f}"),
+        ]
+    width = max(len(name) for name, _ in rows)
+    print(f"| {'measure'.ljust(width)} | value |")
+    print(f"|{'-' * (width + 2)}|-------|")
+    for name, value in rows:
+        print(f"| {name.ljust(width)} | {value} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
