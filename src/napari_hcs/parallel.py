@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 __all__ = ["POOLS", "map_sites"]
@@ -39,6 +39,7 @@ def map_sites(
     scheduler: Any = None,
     pool: str = "process",
     max_in_flight: int | None = None,
+    preload: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> Iterator[tuple[Any, Any]]:
@@ -62,6 +63,10 @@ def map_sites(
     max_in_flight : int, optional
         Most items submitted and not yet yielded; ``2 * workers`` by default
         (``2 *`` the cluster's threads with a scheduler).
+    preload : sequence of str, optional
+        Modules that process workers import once, before any task (through the
+        fork server, which starts with the first process pool of the session);
+        the module of ``func`` by default.
     progress : callable, optional
         ``progress(n_done, n_total)``, called with 0 before the first item,
         then after the caller has taken each result.
@@ -91,7 +96,8 @@ def map_sites(
     elif int(workers) == 1:
         outcomes = _map_serial(func, items, cancel)
     else:
-        executor = _make_executor(pool, int(workers), preload=getattr(func, "__module__", None))
+        modules = list(preload) if preload else [getattr(func, "__module__", "__main__")]
+        executor = _make_executor(pool, int(workers), preload=modules)
         outcomes = _map_executor(func, items, executor, max_in_flight or 2 * int(workers), cancel)
     if progress is not None:
         progress(0, len(items))
@@ -119,21 +125,20 @@ def _map_serial(func, items, cancel) -> Iterator[tuple[Any, Any]]:
         yield item, _call(func, item)
 
 
-def _process_context(preload: str | None) -> multiprocessing.context.BaseContext:
+def _process_context(preload: list[str]) -> multiprocessing.context.BaseContext:
     # A fork server imports the mapped function's module (and with it the heavy
     # libraries) once, then forks cheap workers from that clean process. Plain
     # fork is unsafe in a process that runs threads (Qt, dask); spawn re-imports
     # everything in every worker. The server starts once per session, so only
-    # the first pool's module is preloaded; later ones import theirs on demand.
+    # the first pool's modules are preloaded; later ones import theirs on demand.
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        if preload and preload != "__main__":
-            context.set_forkserver_preload([preload])
+        context.set_forkserver_preload([m for m in preload if m != "__main__"])
         return context
     return multiprocessing.get_context("spawn")
 
 
-def _make_executor(pool: str, workers: int, *, preload: str | None = None) -> cf.Executor:
+def _make_executor(pool: str, workers: int, *, preload: list[str]) -> cf.Executor:
     if pool == "thread":
         return cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="napari-hcs")
     return cf.ProcessPoolExecutor(max_workers=workers, mp_context=_process_context(preload))

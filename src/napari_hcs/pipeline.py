@@ -57,6 +57,19 @@ __all__ = [
     "write_site_labels",
 ]
 
+#: Modules worker processes import before their first site: the pipeline and
+#: the libraries its building blocks import on first use.
+WORKER_PRELOAD = (
+    "napari_hcs.pipeline",
+    "imagecodecs",
+    "scipy.spatial",
+    "skimage.feature",
+    "skimage.filters",
+    "skimage.measure",
+    "skimage.morphology",
+    "skimage.segmentation",
+)
+
 #: Names of the label images written for each site.
 LABEL_NAMES = ("nuclei", "cells")
 
@@ -625,7 +638,7 @@ def run_plate(
     plate_path = str(plate.source) if plate.source else None
     outcomes = map_sites(
         run_site_task, tasks, workers=workers, scheduler=scheduler, pool=pool,
-        progress=progress, cancel=cancel,
+        preload=WORKER_PRELOAD, progress=progress, cancel=cancel,
     )
     for task, outcome in outcomes:
         if isinstance(outcome, BaseException):
@@ -675,7 +688,7 @@ def _feature_pass(project, store, sites, *, source, workers, scheduler, pool, ca
     n_sites = n_cells = 0
     outcomes = map_sites(
         run_feature_task, tasks, workers=workers, scheduler=scheduler, pool=pool,
-        progress=progress, cancel=cancel,
+        preload=WORKER_PRELOAD, progress=progress, cancel=cancel,
     )
     for task, outcome in outcomes:
         if isinstance(outcome, BaseException):
