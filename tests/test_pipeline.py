@@ -259,7 +259,7 @@ def test_real_plate_all_sites_segmented(scportrait_run):
     table = Project(project).cell_table()
     per_site = table.groupby(["well", "timepoint"]).size()
     assert len(per_site) == 6
-    assert per_site.between(60, 300).all(), per_site.to_dict()
+    assert per_site.between(80, 250).all(), per_site.to_dict()  # 123-136 measured
     crops = CellStore(project).crops
     assert crops.shape == (len(table), 3, 32, 32)
     features = table[feature_columns(table)].to_numpy()
