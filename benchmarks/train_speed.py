@@ -5,8 +5,9 @@ Prints a table with
 * training images/s of :func:`napari_hcs.train.train_model` (normalisation,
   class-balanced sampling, augmentation on the device, the loss bookkeeping)
   and of a bare torch loop over the same network, batch size and data
-  (already normalised on the device, no augmentation); repeats are
-  interleaved and medians reported, with their ratio;
+  (already normalised on the device, no augmentation), each timed over a warm
+  second epoch; repeats are interleaved, in rotating order, and medians reported, the ratio as the median of the paired ratios, so
+  that other load on a shared machine hits both sides alike;
 * the same training loop streaming its batches from a zarr crop store;
 * inference cells/s of :func:`napari_hcs.predict.predict_cells`;
 * the peak resident memory of a separate process predicting (and embedding)
@@ -125,6 +126,21 @@ def write_store(path: Path, cells: int, size: int, chunk: int = 4096) -> None:
         array[start:stop] = rng.integers(0, 16, (stop - start, len(CHANNELS), size, size), dtype=np.uint8)
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB.
+
+    On Linux, VmHWM of /proc/self/status: unlike ``ru_maxrss``, it does not carry the
+    high-water mark of the parent process that forked this one.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    scale = 1024**2 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
 def memory_child(store: str, batch_size: int, device: str) -> None:
     """Predict every cell of ``store`` with a tiny network; print JSON with peak RSS and speed."""
     torch.set_num_threads(2)
@@ -136,14 +152,14 @@ def memory_child(store: str, batch_size: int, device: str) -> None:
         "classes": ["a", "b", "c", "d"],
         "preprocess": Preprocess(crop_size=crops.shape[-1], input_size=16, mean=[8.0] * 3, std=[4.6] * 3).to_meta(),
     }
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_mb()
     started = time.perf_counter()
     result = predict_cells(model, meta, crops, batch_size=batch_size, device=device, channels=CHANNELS)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_mb()
     print(json.dumps({
         "cells": int(len(result.crop_index)), "seconds": seconds, "cells_per_s": len(result.crop_index) / seconds,
-        "rss_before_mb": before / 1024, "peak_rss_mb": peak / 1024,
+        "rss_before_mb": before, "peak_rss_mb": peak,
         "result_mb": (result.probabilities.nbytes + result.embeddings.nbytes) / 1024**2,
     }))
 
@@ -174,7 +190,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cells", type=int, default=1024, help="training cells (default 1024)")
     parser.add_argument("--size", type=int, default=32, help="crop side (default 32)")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats (default 3)")
+    parser.add_argument("--repeats", type=int, default=9, help="interleaved repeats (default 9)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--memory-cells", type=int, default=1_000_000, help="cells predicted for the memory figure")
     parser.add_argument("--memory-batch", type=int, default=4096)
@@ -191,14 +207,22 @@ def main(argv=None) -> int:
         store = zarr.open_array(store=str(Path(folder) / "crops.zarr"), mode="w", shape=crops.shape,
                                 chunks=(256, *crops.shape[1:]), dtype=crops.dtype)
         store[:] = crops
-        product, bare, streaming = [], [], []
+        rates = {"product": [], "bare": [], "streaming": []}
+        runs = {
+            "product": lambda: product_images_per_s(table, crops, args),
+            "bare": lambda: (bare_images_per_s(table, crops, args),),
+            "streaming": lambda: (streaming_images_per_s(table, store, args),),
+        }
+        names = list(runs)
         for repeat in range(args.repeats):
-            rate, model, meta = product_images_per_s(table, crops, args)
-            product.append(rate)
-            bare.append(bare_images_per_s(table, crops, args))
-            streaming.append(streaming_images_per_s(table, store, args))
-            print(f"repeat {repeat + 1}: product {product[-1]:.0f}, bare {bare[-1]:.0f}, "
-                  f"streaming {streaming[-1]:.0f} images/s", file=sys.stderr)
+            for name in names[repeat % 3 :] + names[: repeat % 3]:  # rotate the order
+                outcome = runs[name]()
+                rates[name].append(outcome[0])
+                if name == "product":
+                    model, meta = outcome[1], outcome[2]
+            print(f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items())
+                  + " images/s", file=sys.stderr)
+        product, bare, streaming = rates["product"], rates["bare"], rates["streaming"]
         started = time.perf_counter()
         predict_cells(model, meta, crops, batch_size=512, device=args.device, channels=CHANNELS)
         predict_rate = len(crops) / (time.perf_counter() - started)
@@ -209,8 +233,11 @@ def main(argv=None) -> int:
                     f"3x{args.size}x{args.size}, batch {args.batch_size}"),
         ("train, napari-hcs (images/s, median)", f"{statistics.median(product):.0f}"),
         ("train, bare torch loop (images/s, median)", f"{statistics.median(bare):.0f}"),
-        ("ratio napari-hcs / bare", f"{statistics.median(product) / statistics.median(bare):.2f}"),
+        ("ratio napari-hcs / bare (median of paired repeats)",
+         f"{statistics.median(p / b for p, b in zip(product, bare)):.2f}"),
         ("train streaming from zarr (images/s, median)", f"{statistics.median(streaming):.0f}"),
+        ("ratio streaming / bare (median of paired repeats)",
+         f"{statistics.median(s / b for s, b in zip(streaming, bare)):.2f}"),
         ("predict, in memory (cells/s)", f"{predict_rate:.0f}"),
     ]
     if not args.skip_memory:
@@ -218,7 +245,7 @@ def main(argv=None) -> int:
         rows += [
             (f"predict {memory['cells']:,} cells from zarr (cells/s)", f"{memory['cells_per_s']:.0f}"),
             ("  peak RSS of that process (MB)", f"{memory['peak_rss_mb']:.0f}"),
-            ("  of which results (MB) / RSS after imports (MB)",
+            ("  results (MB) / peak RSS before predicting (MB)",
              f"{memory['result_mb']:.0f} / {memory['rss_before_mb']:.0f}"),
             ("  store on disk (MB)", f"{memory['store_mb']:.0f}"),
         ]

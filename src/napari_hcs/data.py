@@ -210,12 +210,20 @@ class Preprocess:
         kwargs = {} if mode == "area" else {"align_corners": False}
         return F.interpolate(batch, size=(size, size), mode=mode, **kwargs)
 
+    def _moments(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (str(device), tuple(self.mean), tuple(self.std))
+        cached = getattr(self, "_cached", None)
+        if cached is None or cached[0] != key:
+            mean = torch.tensor(self.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+            std = torch.tensor(self.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+            self._cached = cached = (key, mean, std)
+        return cached[1], cached[2]
+
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """Return the resized, normalised float32 batch (on the batch's device)."""
         batch = self.resize(batch)
         if self.mean:
-            mean = torch.tensor(self.mean, dtype=torch.float32, device=batch.device).view(1, -1, 1, 1)
-            std = torch.tensor(self.std, dtype=torch.float32, device=batch.device).view(1, -1, 1, 1)
+            mean, std = self._moments(batch.device)
             batch = (batch - mean) / std
         return batch
 
@@ -474,14 +482,11 @@ def augment_batch(
         batch = torch.where(coin(), batch.flip(-1), batch)
         batch = torch.where(coin(), batch.flip(-2), batch)
     if pad > 0:
-        padded = F.pad(batch, (pad, pad, pad, pad))
+        # Every (height x width) window of the padded crops, as a view; pick one per sample.
+        windows = F.pad(batch, (pad, pad, pad, pad)).unfold(2, height, 1).unfold(3, width, 1)
         dy = torch.randint(0, 2 * pad + 1, (n,), device=device, generator=generator)
         dx = torch.randint(0, 2 * pad + 1, (n,), device=device, generator=generator)
-        rows = (dy[:, None] + torch.arange(height, device=device))[:, None, :, None]
-        cols = (dx[:, None] + torch.arange(width, device=device))[:, None, None, :]
-        samples = torch.arange(n, device=device)[:, None, None, None]
-        chans = torch.arange(channels, device=device)[None, :, None, None]
-        batch = padded[samples, chans, rows, cols]
+        batch = windows[torch.arange(n, device=device), :, dy, dx]
     if intensity > 0:
         gain = 1 + intensity * torch.randn(n, channels, 1, 1, device=device, generator=generator)
         offset = intensity * torch.randn(n, channels, 1, 1, device=device, generator=generator)
