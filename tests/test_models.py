@@ -138,3 +138,20 @@ def test_bad_checkpoints_give_clear_errors(tmp_path, kind):
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_checkpoint(tmp_path / "nothing.pt")
+
+
+# -- devices -------------------------------------------------------------------------
+
+
+def test_resolve_device():
+    from napari_hcs.device import distributed_context, resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    with pytest.raises(ValueError, match="Unknown device 'tpu'"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="sees no CUDA GPU"):
+            resolve_device("cuda")
+    context = distributed_context("cpu")
+    assert (context.rank, context.world_size, context.enabled) == (0, 1, False)

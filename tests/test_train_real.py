@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 
 import numpy as np
 import pytest
@@ -35,13 +34,14 @@ def bbbc021_project(shared_data, tmp_path_factory):
     return folder
 
 
+@pytest.mark.filterwarnings("ignore:Class\\(es\\) DMSO have a single training well")
 def test_cnn_trained_on_one_plate_classifies_the_other(bbbc021_project, capsys):
     torch.set_num_threads(2)
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # DMSO has one well per plate: no DMSO val cells
-        code = main(["compare", "--project", str(bbbc021_project), "--label-column", "moa",
-                     "--holdout", "plate=Week4_27821", *CNN_OPTIONS])
+    # DMSO has a single well per plate, so no val wells can be carved from the training plate
+    # without losing its only DMSO well: train on all four wells for a fixed number of epochs.
+    code = main(["compare", "--project", str(bbbc021_project), "--label-column", "moa",
+                 "--holdout", "plate=Week4_27821", "--val-fraction", "0", *CNN_OPTIONS])
     seconds = time.perf_counter() - started
     assert code == 0
     out = capsys.readouterr().out

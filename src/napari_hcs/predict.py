@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -307,8 +306,3 @@ def predict_project(
         store.write_columns("embeddings", result.embeddings_frame())
     return result
 
-
-def model_path_in_project(project_dir: str | os.PathLike, name: str) -> Path:
-    """Return ``<project>/models/<name>`` (``.pt`` added when missing)."""
-    path = Path(project_dir) / "models" / name
-    return path if path.suffix else path.with_suffix(".pt")

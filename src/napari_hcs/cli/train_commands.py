@@ -1,6 +1,6 @@
 """``napari-hcs train``, ``predict`` and ``compare``: CNNs on a project's cell crops.
 
-Run ``train`` under ``torchrun`` (``torchrun --nproc-per-node N -m napari_hcs.cli train ...``)
+Run ``train`` under ``torchrun`` (``torchrun --nproc-per-node N $(which napari-hcs) train ...``)
 to train with DistributedDataParallel; only rank 0 prints and writes files.
 """
 
