@@ -13,9 +13,16 @@ SHARED_DATA = Path(os.environ.get("NAPARI_HCS_SHARED_DATA", ROOT.parent / "share
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """Folder of the real data sets (``../shared/data``); skips when absent."""
+    """Folder of the real data sets (``../shared/data``).
+
+    Absent data skips the real-data tests on a workstation, and fails them in CI
+    (``CI`` set), where the data must be there.
+    """
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data not found at {SHARED_DATA}")
+        message = f"real data not found at {SHARED_DATA}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     return SHARED_DATA
 
 
