@@ -244,3 +244,12 @@ def test_table_without_crop_index_is_an_error():
     table, crops = make_crops(16)
     with pytest.raises(TrainingError, match="no 'crop_index' column"):
         train_model(table.drop(columns="crop_index"), crops, label_column="cls", **small())
+
+
+def test_split_is_matched_to_the_table_by_row_label():
+    table, crops = make_crops(32, n_wells=4)
+    table.index = table.index[::-1] + 100  # row labels unrelated to positions
+    split = pd.Series(np.where(table.well.isin(["A04", "B04"]), "test", "train"), index=table.index)
+    result = train_model(table, crops, label_column="cls", split=split.sample(frac=1, random_state=0),
+                         **small(early_stopping=0))
+    assert result.meta["split"]["groups"]["test"] == ["A04", "B04"]

@@ -137,18 +137,19 @@ def iter_model_outputs(
     gradients are off. The next batch is read by a background thread.
     """
     batches = reader.iter_batches(crop_indices, batch_size)
-    with torch.inference_mode():
-        for positions, raw in _prefetched(batches, 2):
-            check_cancel(cancel, what)
+    for positions, raw in _prefetched(batches, 2):
+        check_cancel(cancel, what)
+        # Gradients are off for the forward pass only, never across a yield.
+        with torch.no_grad():
             batch = torch.from_numpy(raw)
             if channel_index is not None:
                 batch = batch[:, channel_index]
-            batch = preprocess(batch.to(device, non_blocking=False))
+            batch = preprocess(batch.to(device))
             if channels_last:
                 batch = batch.contiguous(memory_format=torch.channels_last)
             with autocast_context(device, amp):
                 outputs = forward(model, batch)
-            yield positions, outputs
+        yield positions, outputs
 
 
 def _classify(model: nn.Module, batch: torch.Tensor):

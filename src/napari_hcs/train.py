@@ -159,7 +159,11 @@ def _resolve_split(table: pd.DataFrame, label_column: str | None, split, seed: i
     split = pd.Series(split)
     if len(split) != len(table):
         raise TrainingError(f"The split has {len(split)} rows but the table has {len(table)}.")
-    if not split.index.equals(table.index):
+    if split.index.equals(table.index):
+        pass
+    elif split.index.is_unique and table.index.is_unique and set(split.index) == set(table.index):
+        split = split.reindex(table.index)
+    else:  # no shared row labels: take the split row by row
         split = pd.Series(split.to_numpy(), index=table.index)
     split = split.fillna("").astype(str).str.strip().str.lower()
     unknown = sorted(set(split.unique()) - set(SPLIT_NAMES) - {""})
@@ -188,8 +192,8 @@ def _prepare(table: pd.DataFrame, crops_shape: tuple, label_column: str | None, 
             f"Label column {label_column!r} is not in the cell table; columns are: "
             f"{', '.join(map(str, table.columns))}."
         )
+    split = _resolve_split(table, label_column, split, seed).reset_index(drop=True)
     table = table.reset_index(drop=True)
-    split = _resolve_split(table, label_column, split, seed)
     if label_column is None:
         labels = pd.Series("cells", index=table.index)
         labelled = pd.Series(True, index=table.index)
