@@ -159,12 +159,10 @@ def _resolve_split(table: pd.DataFrame, label_column: str | None, split, seed: i
     split = pd.Series(split)
     if len(split) != len(table):
         raise TrainingError(f"The split has {len(split)} rows but the table has {len(table)}.")
-    if split.index.equals(table.index):
-        pass
-    elif split.index.is_unique and table.index.is_unique and set(split.index) == set(table.index):
-        split = split.reindex(table.index)
-    else:  # no shared row labels: take the split row by row
-        split = pd.Series(split.to_numpy(), index=table.index)
+    if not split.index.equals(table.index):
+        same_rows = split.index.is_unique and table.index.is_unique and set(split.index) == set(table.index)
+        # Same row labels in another order: align them; otherwise take the split row by row.
+        split = split.reindex(table.index) if same_rows else pd.Series(split.to_numpy(), index=table.index)
     split = split.fillna("").astype(str).str.strip().str.lower()
     unknown = sorted(set(split.unique()) - set(SPLIT_NAMES) - {""})
     if unknown:
@@ -179,6 +177,23 @@ def _split_groups(table: pd.DataFrame, used: pd.Series, split: pd.Series) -> dic
     if "plate" in table.columns and table["plate"].nunique() > 1:
         groups = table["plate"].astype(str) + "/" + groups
     return {name: sorted(groups[used & (split == name)].unique().tolist()) for name in SPLIT_NAMES}
+
+
+def _check_classes(classes: list[str], label_column: str, labels: pd.Series, used: pd.Series, split: pd.Series) -> None:
+    """Refuse a single class, and classes that have no training cells."""
+    if len(classes) < 2:
+        raise TrainingError(
+            f"Label column {label_column!r} has a single class ({classes[0]!r}) among its "
+            f"{int(used.sum())} labelled cells; a classifier needs at least two classes."
+        )
+    untrained = sorted(set(classes) - set(labels[used & (split == "train")].unique()))
+    if untrained:
+        where = ", ".join(
+            f"{c!r} ({int((used & (labels == c)).sum())} cells, all in "
+            f"{'/'.join(sorted(split[used & (labels == c)].unique()))})"
+            for c in untrained
+        )
+        raise TrainingError(f"Class(es) with no training cells: {where}. Put some of their wells in the train split.")
 
 
 def _prepare(table: pd.DataFrame, crops_shape: tuple, label_column: str | None, split, seed: int) -> _Prepared:
@@ -218,21 +233,7 @@ def _prepare(table: pd.DataFrame, crops_shape: tuple, label_column: str | None, 
         )
     classes = sorted(labels[used].unique().tolist())
     if label_column is not None:
-        if len(classes) < 2:
-            raise TrainingError(
-                f"Label column {label_column!r} has a single class ({classes[0]!r}) among its "
-                f"{int(used.sum())} labelled cells; a classifier needs at least two classes."
-            )
-        untrained = sorted(set(classes) - set(labels[train].unique()))
-        if untrained:
-            where = ", ".join(
-                f"{c!r} ({int((used & (labels == c)).sum())} cells, all in "
-                f"{'/'.join(sorted(split[used & (labels == c)].unique()))})"
-                for c in untrained
-            )
-            raise TrainingError(
-                f"Class(es) with no training cells: {where}. Put some of their wells in the train split."
-            )
+        _check_classes(classes, label_column, labels, used, split)
     code = {c: i for i, c in enumerate(classes)}
     subsets, counts = {}, {}
     for name in SPLIT_NAMES:
@@ -544,86 +545,84 @@ def train_model(
         ctx.close()
 
 
-def _train(prepared, crops, ctx, *, hp, classify, channels, shape, label_column, input_size, resize_mode,
-           channels_last, preload, checkpoint_path, progress, cancel, settings) -> TrainResult:
-    s = settings
-    device = ctx.device
-    amp = s["amp"] and device.type == "cuda"
+def _training_batches(prepared, crops, reader, preprocess, ctx, *, settings, classify, preload, cancel):
+    """The epoch batch source (in memory or streaming); sets the normalisation of ``preprocess``."""
     train_set = prepared.subsets["train"]
-    reader = CropReader(crops, cache_chunks=2 + SHUFFLE_WINDOW // max(chunk_rows(crops) or SHUFFLE_WINDOW, 1),
-                        describe=prepared.describe)
-    preprocess = Preprocess(crop_size=shape[-1], input_size=input_size, mode=resize_mode)
-    n_bytes = len(train_set.crop_indices) * int(np.prod(shape[1:])) * np.dtype(crops.dtype).itemsize
-    preload = _preload_fits(n_bytes, device) if preload is None else preload
-
     weights = None
-    if s["balanced"] and classify:
+    if settings["balanced"] and classify:
         counts = np.bincount(train_set.labels, minlength=len(prepared.classes))
         weights = 1.0 / counts[train_set.labels]
-    sampler_options = dict(batch_size=s["batch_size"], weights=weights, seed=s["seed"], rank=ctx.rank,
-                           world_size=ctx.world_size, drop_last=True)
+    sampler_options = dict(batch_size=settings["batch_size"], weights=weights, seed=settings["seed"],
+                           rank=ctx.rank, world_size=ctx.world_size, drop_last=True)
     if preload:
         in_memory = _preload(reader, train_set.crop_indices, cancel)
         preprocess.mean, preprocess.std = channel_statistics(
             CropReader(in_memory, describe=lambda i: prepared.describe(int(train_set.crop_indices[i]))),
             np.arange(len(in_memory)), preprocess, cancel=cancel,
         )
-        batches = DeviceBatches(
-            torch.from_numpy(in_memory).to(device), torch.from_numpy(train_set.labels).to(device),
+        return DeviceBatches(
+            torch.from_numpy(in_memory).to(ctx.device), torch.from_numpy(train_set.labels).to(ctx.device),
             ChunkBatchSampler(np.arange(len(in_memory)), **sampler_options),
         )
-    else:
-        preprocess.mean, preprocess.std = channel_statistics(reader, train_set.crop_indices, preprocess, cancel=cancel)
-        batches = StreamingBatches(
-            CropDataset(crops, train_set.crop_indices, train_set.labels, cache_chunks=reader.cache_chunks,
-                        describe=prepared.describe),
-            ChunkBatchSampler(train_set.crop_indices, chunk_rows=chunk_rows(crops), window=SHUFFLE_WINDOW,
-                              **sampler_options),
-            device,
-        )
+    preprocess.mean, preprocess.std = channel_statistics(reader, train_set.crop_indices, preprocess, cancel=cancel)
+    return StreamingBatches(
+        CropDataset(crops, train_set.crop_indices, train_set.labels, cache_chunks=reader.cache_chunks,
+                    describe=prepared.describe),
+        ChunkBatchSampler(train_set.crop_indices, chunk_rows=chunk_rows(crops), window=SHUFFLE_WINDOW,
+                          **sampler_options),
+        ctx.device,
+    )
 
-    torch.manual_seed(s["seed"])
-    net = build_model(s["model"], in_channels=shape[1], crop_size=preprocess.size,
-                      **({"num_classes": len(prepared.classes)} if classify else {}), **hp).to(device)
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    trained = net
-    if ctx.enabled:
-        trained = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = torch.optim.Adam(net.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
-    scheduler = _make_scheduler(optimizer, s["schedule"], s["lr"], s["epochs"] * len(batches))
-    scaler_dtype = torch.float16 if amp and not torch.cuda.is_bf16_supported() else None
-    scaler = torch.amp.GradScaler("cuda", enabled=scaler_dtype is not None)
-    generator = torch.Generator(device=device).manual_seed(s["seed"] * 1009 + ctx.rank)
-    task = _Task(classify)
-    eval_options = dict(batch_size=max(2 * s["batch_size"], 256), amp=amp, channels_last=channels_last, cancel=cancel)
 
-    history: list[dict] = []
-    best = {"loss": float("inf"), "epoch": 0, "state": None}
-    stopped_early = False
-    has_val = "val" in prepared.subsets
-    for epoch in range(1, s["epochs"] + 1):
-        net.train()
+class _Trainer:
+    """The network, its optimiser and schedule, and one epoch of training."""
+
+    def __init__(self, net, batches, preprocess, ctx, *, settings, classify, amp, channels_last, cancel):
+        self.net, self.batches, self.preprocess, self.ctx = net, batches, preprocess, ctx
+        self.settings, self.amp, self.channels_last, self.cancel = settings, amp, channels_last, cancel
+        self.task = _Task(classify)
+        device = ctx.device
+        self.trained = net
+        if ctx.enabled:
+            device_ids = [device.index] if device.type == "cuda" else None
+            self.trained = nn.parallel.DistributedDataParallel(net, device_ids=device_ids)
+        self.optimizer = torch.optim.Adam(net.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
+        self.scheduler = _make_scheduler(self.optimizer, settings["schedule"], settings["lr"],
+                                         settings["epochs"] * len(batches))
+        # Loss scaling only for float16; bfloat16 needs none.
+        self.scaler = torch.amp.GradScaler("cuda", enabled=amp and not torch.cuda.is_bf16_supported())
+        self.generator = torch.Generator(device=device).manual_seed(settings["seed"] * 1009 + ctx.rank)
+
+    def _augmented(self, raw: torch.Tensor) -> torch.Tensor:
+        s = self.settings
+        batch = self.preprocess(raw)
+        if s["augment"] or s["intensity_jitter"] > 0:
+            batch = augment_batch(batch, generator=self.generator, dihedral=s["augment"],
+                                  pad=4 if s["augment"] else 0, intensity=s["intensity_jitter"])
+        if self.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
+
+    def epoch(self, epoch: int) -> dict:
+        """Train one epoch; return its history row (without validation)."""
+        device = self.ctx.device
+        self.net.train()
         started = time.perf_counter()
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         seen = 0
-        for raw, labels in batches.epoch(epoch):
-            check_cancel(cancel, "Training")
-            batch = preprocess(raw)
-            if s["augment"] or s["intensity_jitter"] > 0:
-                batch = augment_batch(batch, generator=generator, dihedral=s["augment"],
-                                      pad=4 if s["augment"] else 0, intensity=s["intensity_jitter"])
-            if channels_last:
-                batch = batch.contiguous(memory_format=torch.channels_last)
-            with autocast_context(device, amp):
-                outputs = trained(batch)
-            loss, hits = task.loss(outputs, batch, labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
+        for raw, labels in self.batches.epoch(epoch):
+            check_cancel(self.cancel, "Training")
+            batch = self._augmented(raw)
+            with autocast_context(device, self.amp):
+                outputs = self.trained(batch)
+            loss, hits = self.task.loss(outputs, batch, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            # Accumulated on the device: no synchronisation per batch.
             loss_sum += loss.detach().double() * len(labels)
             if hits is not None:
                 correct += hits
@@ -631,35 +630,68 @@ def _train(prepared, crops, ctx, *, hp, classify, channels, shape, label_column,
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - started
-        _synchronise_buffers(net, ctx)
-        row = {
+        _synchronise_buffers(self.net, self.ctx)
+        return {
             "epoch": epoch,
-            "lr": optimizer.param_groups[0]["lr"],
+            "lr": self.optimizer.param_groups[0]["lr"],
             "train_loss": loss_sum.item() / max(seen, 1),
-            "train_accuracy": correct.item() / max(seen, 1) if classify else None,
+            "train_accuracy": correct.item() / max(seen, 1) if self.task.classify else None,
             "seconds": seconds,
-            "images_per_s": seen * ctx.world_size / seconds if seconds > 0 else None,
+            "images_per_s": seen * self.ctx.world_size / seconds if seconds > 0 else None,
         }
+
+
+def _fit(trainer: _Trainer, reader, prepared, preprocess, ctx, progress, eval_options):
+    """Run the epochs; keep the best state by validation loss (the last one without val cells)."""
+    s = trainer.settings
+    history: list[dict] = []
+    best = {"loss": float("inf"), "epoch": 0, "state": None}
+    has_val = "val" in prepared.subsets
+    for epoch in range(1, s["epochs"] + 1):
+        row = trainer.epoch(epoch)
         if has_val:
-            net.eval()
+            trainer.net.eval()
             row["val_loss"], row["val_accuracy"] = _evaluate_loss(
-                net, task, reader, prepared.subsets["val"], preprocess, ctx, shard=True, **eval_options
+                trainer.net, trainer.task, reader, prepared.subsets["val"], preprocess, ctx, shard=True,
+                **eval_options,
             )
         history.append(row)
         monitored = row["val_loss"] if has_val else row["train_loss"]
         if not has_val or monitored < best["loss"]:
-            best.update(loss=monitored, epoch=epoch, state=copy.deepcopy(net.state_dict()))
+            best.update(loss=monitored, epoch=epoch, state=copy.deepcopy(trainer.net.state_dict()))
         if progress is not None and ctx.is_main:
             progress(epoch, s["epochs"], row)
         if has_val and s["early_stopping"] and epoch - best["epoch"] >= s["early_stopping"]:
-            stopped_early = True
-            break
+            return history, best, True
+    return history, best, False
 
+
+def _train(prepared, crops, ctx, *, hp, classify, channels, shape, label_column, input_size, resize_mode,
+           channels_last, preload, checkpoint_path, progress, cancel, settings) -> TrainResult:
+    s = settings
+    device = ctx.device
+    amp = s["amp"] and device.type == "cuda"
+    reader = CropReader(crops, cache_chunks=2 + SHUFFLE_WINDOW // max(chunk_rows(crops) or SHUFFLE_WINDOW, 1),
+                        describe=prepared.describe)
+    preprocess = Preprocess(crop_size=shape[-1], input_size=input_size, mode=resize_mode)
+    n_bytes = len(prepared.subsets["train"].crop_indices) * int(np.prod(shape[1:])) * np.dtype(crops.dtype).itemsize
+    preload = _preload_fits(n_bytes, device) if preload is None else preload
+    batches = _training_batches(prepared, crops, reader, preprocess, ctx, settings=s, classify=classify,
+                                preload=preload, cancel=cancel)
+    torch.manual_seed(s["seed"])
+    net = build_model(s["model"], in_channels=shape[1], crop_size=preprocess.size,
+                      **({"num_classes": len(prepared.classes)} if classify else {}), **hp).to(device)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    trainer = _Trainer(net, batches, preprocess, ctx, settings=s, classify=classify, amp=amp,
+                       channels_last=channels_last, cancel=cancel)
+    task = trainer.task
+    eval_options = dict(batch_size=max(2 * s["batch_size"], 256), amp=amp, channels_last=channels_last, cancel=cancel)
+
+    history, best, stopped_early = _fit(trainer, reader, prepared, preprocess, ctx, progress, eval_options)
     net.load_state_dict(best["state"])
     net.eval()
-    metrics = {}
-    if ctx.is_main:
-        metrics = _final_metrics(net, task, reader, prepared, preprocess, ctx, **eval_options)
+    metrics = _final_metrics(net, task, reader, prepared, preprocess, ctx, **eval_options) if ctx.is_main else {}
     meta = {
         "task": "classification" if classify else "embedding",
         "architecture": dict(net.config),
