@@ -50,6 +50,7 @@ def _worker(rank: int, world_size: int, port: int, folder: str) -> None:
         json.dump(report, handle)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed support")
 def test_two_process_gloo_training_writes_the_model_once(tmp_path):
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)

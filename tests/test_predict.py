@@ -149,3 +149,18 @@ def test_cli_reports_bad_model_file(tmp_path, capsys):
     (tmp_path / "bad.pt").write_bytes(b"nonsense")
     assert main(["predict", "--project", str(tmp_path / "proj"), "--model", str(tmp_path / "bad.pt")]) == 1
     assert "bad.pt is not a napari-hcs model" in capsys.readouterr().err
+
+
+def test_autoencoder_predicts_embeddings_only(tmp_path, capsys):
+    table, crops = make_crops(32)
+    folder = tmp_path / "proj"
+    make_store(folder, table, crops)
+    model = tmp_path / "ae.pt"
+    assert main(["train", "--project", str(folder), "--model", "ae", "--width", "1", "--epochs", "1",
+                 "--batch-size", "16", "--device", "cpu", "--out", str(model)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert "reconstruction_mse" in summary["val"] and "confusion_files" not in summary
+    result = predict_project(folder, model, device="cpu")
+    assert result.classes is None and result.embeddings.shape == (32, 64)
+    columns = Project(folder).cell_table().columns
+    assert "emb_063" in columns and "pred_class" not in columns

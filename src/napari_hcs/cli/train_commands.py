@@ -211,13 +211,12 @@ def run_train(args) -> int:
         "split": result.meta["split"]["counts"],
         **result.metrics,
     }
-    if result.metrics:
+    _, metrics = _evaluated(result.metrics)
+    if metrics is not None and "confusion_matrix" in metrics:  # classifiers only
         confusion = out.with_name(f"{out.stem}_confusion.json")
         confusion.write_text(json.dumps(result.metrics, indent=2))
-        name, metrics = _evaluated(result.metrics)
-        if metrics is not None and "confusion_matrix" in metrics:
-            save_confusion_matrix_png(metrics, out.with_name(f"{out.stem}_confusion.png"))
-        summary["confusion_files"] = [str(confusion), str(out.with_name(f"{out.stem}_confusion.png"))]
+        figure = save_confusion_matrix_png(metrics, out.with_name(f"{out.stem}_confusion.png"))
+        summary["confusion_files"] = [str(confusion), str(figure)]
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -79,6 +79,10 @@ class ConvAutoencoder(nn.Module):
         self.embedding_dim = embedding_dim
         self._bottom_channels = widths[2]
         _initialise(self)
+        # A zero output layer starts from the mean crop (loss 1 on normalised crops)
+        # instead of a reconstruction of random, large values.
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Return the bottleneck vector, shape ``(N, embedding_dim)``."""
