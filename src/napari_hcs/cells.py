@@ -30,6 +30,7 @@ __all__ = [
     "CellStore",
     "feature_columns",
     "site_key",
+    "write_json_atomic",
     "write_parquet_atomic",
 ]
 
@@ -64,6 +65,14 @@ def write_parquet_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def write_json_atomic(value, path: str | os.PathLike) -> None:
+    """Write a JSON file through a temporary file and an atomic rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(value, indent=2, default=str))
     os.replace(tmp, path)
 
 
@@ -153,9 +162,7 @@ class CellStore:
             chunks=(cells_per_chunk, len(channels), crop_size, crop_size),
             dtype=meta["dtype"],
         )
-        tmp = meta_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, meta_path)
+        write_json_atomic(meta, meta_path)
         return cls(folder)
 
     # -- metadata -----------------------------------------------------------

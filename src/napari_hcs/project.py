@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .cells import CellStore
+from .cells import CellStore, write_json_atomic
 from .io.layout import read_layout_table, write_layout_table
 from .plate import Plate
 
@@ -101,9 +101,7 @@ class Project:
         meta = self.read_meta()
         meta.setdefault("created", _now())
         meta.update(values, updated=_now())
-        tmp = self.meta_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta, indent=2, default=str))
-        os.replace(tmp, self.meta_path)
+        write_json_atomic(meta, self.meta_path)
         return meta
 
     def open_plate(self) -> Plate:
@@ -152,9 +150,7 @@ class Project:
 
     def save_classes(self, classes: list[dict]) -> None:
         """Save the class list (atomically)."""
-        tmp = self.classes_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(classes, indent=2))
-        os.replace(tmp, self.classes_path)
+        write_json_atomic(classes, self.classes_path)
 
     # -- cells --------------------------------------------------------------
     def cell_store(self) -> CellStore:
