@@ -82,7 +82,7 @@ def time_well_switch(path: Path, wells: list[str]) -> list[float]:
     import napari
     from qtpy.QtWidgets import QApplication
 
-    from napari_hcs.layers import apply_layer_data, site_layer_data
+    from napari_hcs.viewer.layers import apply_layer_data, site_layer_data
 
     plate = open_plate(path)
     viewer = napari.Viewer(show=True)

@@ -79,8 +79,8 @@ def bare_loop(files_per_site, params, channels, crop_size: int) -> tuple[int, fl
     Returns the number of cells and the CPU seconds spent.
     """
     from napari_hcs.crops import cell_centroids, extract_crops
-    from napari_hcs.features import measure_cells
-    from napari_hcs.segment import segment_site
+    from napari_hcs.features.measure import measure_cells
+    from napari_hcs.segmentation.segment import segment_site
 
     n_cells = 0
     cpu_start = time.thread_time()
@@ -99,7 +99,7 @@ def product_run(plate, params, crop_size: int, workers: int, pool: str) -> tuple
 
     Returns the cells written and the CPU seconds of the sites (summed over workers).
     """
-    from napari_hcs.pipeline import run_plate
+    from napari_hcs.pipeline.site import run_plate
 
     project = Path(tempfile.mkdtemp(prefix="napari-hcs-bench-"))
     try:
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from napari_hcs.io import open_plate
-    from napari_hcs.segment import SegmentationParams
+    from napari_hcs.segmentation.segment import SegmentationParams
 
     folder = args.data / "scportrait_timecourse"
     plate = open_plate(folder, pattern="scportrait")

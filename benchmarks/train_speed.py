@@ -2,14 +2,14 @@
 
 Prints a table with
 
-* training images/s of :func:`napari_hcs.train.train_model` (normalisation,
+* training images/s of :func:`napari_hcs.nn.training.train_model` (normalisation,
   class-balanced sampling, augmentation on the device, the loss bookkeeping)
   and of a bare torch loop over the same network, batch size and data
   (already normalised on the device, no augmentation), each timed over a warm
   second epoch; repeats are interleaved, in rotating order, and medians reported, the ratio as the median of the paired ratios, so
   that other load on a shared machine hits both sides alike;
 * the same training loop streaming its batches from a zarr crop store;
-* inference cells/s of :func:`napari_hcs.predict.predict_cells`;
+* inference cells/s of :func:`napari_hcs.nn.predict.predict_cells`;
 * the peak resident memory of a separate process predicting (and embedding)
   1,000,000 cells from a zarr store, with a tiny network and large batches.
 
@@ -37,11 +37,11 @@ import torch
 import torch.nn.functional as F
 import zarr
 
-from napari_hcs.data import Preprocess
-from napari_hcs.device import resolve_device
-from napari_hcs.models import build_model
-from napari_hcs.predict import autocast_context, predict_cells
-from napari_hcs.train import train_model
+from napari_hcs.nn.data import Preprocess
+from napari_hcs.nn.device import resolve_device
+from napari_hcs.nn.models import build_model
+from napari_hcs.nn.predict import autocast_context, predict_cells
+from napari_hcs.nn.training import train_model
 
 CHANNELS = ["DNA", "tubulin", "actin"]
 

@@ -18,7 +18,7 @@ import napari
 import numpy as np
 from qtpy.QtWidgets import QApplication
 
-from napari_hcs.widgets.pipeline_widget import PipelineWidget
+from napari_hcs.widgets.segmentation_widget import PipelineWidget
 from napari_hcs.widgets.plate_widget import PlateWidget
 
 ROOT = Path(__file__).resolve().parents[1]

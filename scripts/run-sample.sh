@@ -8,7 +8,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 out="sample-run"
 rm -rf "$out"
 mkdir -p "$out"
-plate=$(python -c "from napari_hcs.samples import sample_path; print(sample_path('scportrait_mini'))")
+plate=$(python -c "from napari_hcs.samples.bundled import sample_path; print(sample_path('scportrait_mini'))")
 layout="$plate/plate_layout.tsv"
 
 echo "== 1. The plate"
@@ -24,8 +24,8 @@ napari-hcs segment "$out/plate.zarr" --project "$out/project" \
 echo "== 4. Train a wide ResNet on two wells (timepoint 3 held out as test)"
 python - "$out/project" <<'PY'
 import sys
-from napari_hcs.project import Project
-from napari_hcs.cells import CellStore, write_parquet_atomic
+from napari_hcs.project.folder import Project
+from napari_hcs.project.cell_store import CellStore, write_parquet_atomic
 project = Project(sys.argv[1])
 cells = CellStore(project.folder).cells()
 split = cells[["crop_index"]].copy()

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_hcs.classical import SVM_C_GRID, choose_svm_c, prepare_features, run_baselines
-from napari_hcs.splits import split_by_well
+from napari_hcs.learn.baselines import SVM_C_GRID, choose_svm_c, prepare_features, run_baselines
+from napari_hcs.learn.splits import split_by_well
 
 
 def make_cells(wells_per_class=4, cells=30, n_features=8, shift=1.5, seed=0) -> pd.DataFrame:
@@ -160,7 +160,7 @@ def test_clear_errors():
 
 # -- napari-hcs baseline ----------------------------------------------------------
 def make_project(folder, table):
-    from napari_hcs.cells import CellStore
+    from napari_hcs.project.cell_store import CellStore
 
     store = CellStore.create(folder, channels=["DNA"], crop_size=4)
     for well, cells in table.groupby("well", sort=True):
@@ -212,7 +212,7 @@ def test_baseline_command_errors_name_the_problem(tmp_path, capsys):
 def test_real_bbbc021_train_on_one_plate_test_on_the_other(shared_data, tmp_path, capsys):
     """Import a sixth of the real MCF7 crops, then score the baselines across plates."""
     from napari_hcs.cli import main
-    from napari_hcs.importing import import_crops
+    from napari_hcs.project.crop_import import import_crops
 
     source = shared_data / "bbbc021_crops"
     keep = slice(None, None, 6)

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from napari_hcs.checkpoint import load_checkpoint
+from napari_hcs.nn.checkpoint import load_checkpoint
 
 
 def _free_port() -> int:
@@ -28,7 +28,7 @@ def _digest(model: torch.nn.Module) -> str:
 
 
 def _worker(rank: int, world_size: int, port: int, folder: str) -> None:
-    from napari_hcs.train import train_model
+    from napari_hcs.nn.training import train_model
     from test_train import make_crops, small
 
     torch.set_num_threads(1)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from napari_hcs.evaluate import (
+from napari_hcs.learn.metrics import (
     classification_metrics,
     format_table,
     metrics_table,

@@ -11,7 +11,7 @@ from skimage.draw import disk, line
 from skimage.feature import graycomatrix, graycoprops
 from skimage.measure import regionprops_table
 
-from napari_hcs.features import (
+from napari_hcs.features.measure import (
     GLCM_FEATURES,
     INTENSITY_FEATURES,
     SER_FEATURES,

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from skimage.draw import disk
 
-from napari_hcs.cells import CROP_INDEX, CellStore, feature_columns
+from napari_hcs.project.cell_store import CROP_INDEX, CellStore, feature_columns
 from napari_hcs.cli import main
-from napari_hcs.importing import import_crops
-from napari_hcs.project import Project
+from napari_hcs.project.crop_import import import_crops
+from napari_hcs.project.folder import Project
 
 
 def _write_crops(folder, n=10, channels=2, size=32, wells=("A1", "B02")):

@@ -8,7 +8,7 @@ import pytest
 from napari_hcs.cli import main
 from napari_hcs.io import open_plate, write_plate
 from napari_hcs.io.ome_zarr import write_site_labels
-from napari_hcs.samples import sample_layout, sample_path
+from napari_hcs.samples.bundled import sample_layout, sample_path
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_cli_info_json_and_convert(shared_data, tmp_path, capsys):
 
 
 def test_ome_zarr_sites_are_shown_as_lazy_pyramids(scportrait, tmp_path):
-    from napari_hcs.layers import site_layer_data
+    from napari_hcs.viewer.layers import site_layer_data
 
     plate = open_plate(write_plate(scportrait, tmp_path / "plate.zarr"))
     site = plate.site("B04", 1)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from napari_hcs.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-from napari_hcs.models import WideResNet, build_model, model_names, model_task
-from napari_hcs.models.wide_resnet import PreActBlock
+from napari_hcs.nn.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from napari_hcs.nn.models import WideResNet, build_model, model_names, model_task
+from napari_hcs.nn.models.wide_resnet import PreActBlock
 
 torch.set_num_threads(1)
 
@@ -144,7 +144,7 @@ def test_missing_checkpoint(tmp_path):
 
 
 def test_resolve_device():
-    from napari_hcs.device import distributed_context, resolve_device
+    from napari_hcs.nn.device import distributed_context, resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type in {"cpu", "cuda", "mps"}

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from napari_hcs.parallel import map_sites
+from napari_hcs.pipeline.parallel import map_sites
 
 
 def square(value: int) -> int:

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_hcs.cells import CROP_INDEX, CellStore, feature_columns
+from napari_hcs.project.cell_store import CROP_INDEX, CellStore, feature_columns
 from napari_hcs.cli import main
-from napari_hcs.pipeline import (
+from napari_hcs.pipeline.site import (
     ROW_COLUMNS,
     process_site,
     read_site_labels,
@@ -20,9 +20,9 @@ from napari_hcs.pipeline import (
     run_plate,
 )
 from napari_hcs.plate import Plate, PlateError
-from napari_hcs.project import Project
-from napari_hcs.segment import SegmentationParams
-from napari_hcs.synthetic import make_synthetic_plate
+from napari_hcs.project.folder import Project
+from napari_hcs.segmentation.segment import SegmentationParams
+from napari_hcs.samples.synthetic import make_synthetic_plate
 
 PARAMS = SegmentationParams(nuclei_channel="DNA", cell_channel="cytoplasm")
 

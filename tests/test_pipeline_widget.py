@@ -8,15 +8,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from napari_hcs.cells import CellStore
-from napari_hcs.synthetic import make_synthetic_plate
+from napari_hcs.project.cell_store import CellStore
+from napari_hcs.samples.synthetic import make_synthetic_plate
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
 def widget(make_napari_viewer):
-    from napari_hcs.widgets.pipeline_widget import PipelineWidget
+    from napari_hcs.widgets.segmentation_widget import PipelineWidget
 
     viewer = make_napari_viewer()
     widget = PipelineWidget(viewer)

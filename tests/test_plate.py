@@ -10,7 +10,7 @@ from napari_hcs.plate import (
     row_label,
     well_position,
 )
-from napari_hcs.synthetic import make_synthetic_plate
+from napari_hcs.samples.synthetic import make_synthetic_plate
 
 
 @pytest.mark.parametrize(

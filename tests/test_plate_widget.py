@@ -8,9 +8,9 @@ import pytest
 from qtpy.QtCore import QPoint, Qt
 
 from napari_hcs.io import open_plate
-from napari_hcs.layers import META_SITE
+from napari_hcs.viewer.layers import META_SITE
 from napari_hcs.plate import PLATE_LAYOUTS, Site, well_name
-from napari_hcs.project import Project
+from napari_hcs.project.folder import Project
 from napari_hcs.widgets.plate_map import PlateMap, step_well, wells_between
 from napari_hcs.widgets.plate_widget import (
     PlateWidget,

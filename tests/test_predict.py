@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from napari_hcs.cli import main
-from napari_hcs.checkpoint import load_checkpoint
-from napari_hcs.predict import predict_cells, predict_project
-from napari_hcs.project import Project
-from napari_hcs.train import train_model
+from napari_hcs.nn.checkpoint import load_checkpoint
+from napari_hcs.nn.predict import predict_cells, predict_project
+from napari_hcs.project.folder import Project
+from napari_hcs.nn.training import train_model
 from test_train import CHANNELS, make_crops, make_store, small
 
 torch.set_num_threads(1)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from napari.components import ViewerModel
 
-from napari_hcs._reader import get_reader
-from napari_hcs.layers import (
+from napari_hcs.viewer.reader import get_reader
+from napari_hcs.viewer.layers import (
     META_NAME,
     META_PLATE,
     META_ROLE,

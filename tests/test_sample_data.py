@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from napari_hcs import _sample_data
+from napari_hcs.viewer import samples as _sample_data
 
 
 def test_ht29_sample_is_three_named_channels():

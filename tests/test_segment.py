@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_hcs.segment import (
+from napari_hcs.segmentation.segment import (
     SegmentationParams,
     average_precision,
     estimate_diameter,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_hcs.splits import group_labels, holdout_split, split_by_well, split_summary
+from napari_hcs.learn.splits import group_labels, holdout_split, split_by_well, split_summary
 
 
 def make_table(wells_per_class=(5, 5, 5), cells=20, plate=None) -> pd.DataFrame:

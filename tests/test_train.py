@@ -10,8 +10,8 @@ import pytest
 import torch
 import zarr
 
-from napari_hcs.cells import CellStore
-from napari_hcs.data import (
+from napari_hcs.project.cell_store import CellStore
+from napari_hcs.nn.data import (
     ChunkBatchSampler,
     CropDataset,
     CropReader,
@@ -19,7 +19,7 @@ from napari_hcs.data import (
     augment_batch,
     channel_statistics,
 )
-from napari_hcs.train import TrainingError, train_model
+from napari_hcs.nn.training import TrainingError, train_model
 
 torch.set_num_threads(1)
 

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from napari_hcs.cli import main
-from napari_hcs.importing import import_crops
-from napari_hcs.predict import predict_project
-from napari_hcs.project import Project
+from napari_hcs.project.crop_import import import_crops
+from napari_hcs.nn.predict import predict_project
+from napari_hcs.project.folder import Project
 
 pytestmark = pytest.mark.slow
 

@@ -77,7 +77,7 @@ def _parse_holdout(text: str) -> tuple[str, list[str]]:
 
 
 def _split(table, args):
-    from ..splits import holdout_split, split_by_well
+    from ..learn.splits import holdout_split, split_by_well
 
     split_column = args.split_column
     if args.holdout:
@@ -100,10 +100,10 @@ def _split(table, args):
 def run_baseline(args) -> int:
     from tqdm import tqdm
 
-    from ..classical import run_baselines
-    from ..evaluate import format_table, metrics_table, save_confusion_matrix_png, save_metrics
-    from ..project import Project
-    from ..splits import split_summary
+    from ..learn.baselines import run_baselines
+    from ..learn.metrics import format_table, metrics_table, save_confusion_matrix_png, save_metrics
+    from ..project.folder import Project
+    from ..learn.splits import split_summary
 
     folder = Path(args.project)
     if not folder.is_dir():

@@ -101,7 +101,7 @@ def run_segment_image(args: argparse.Namespace) -> int:
     """Segment one image as the ``segment-image`` command does; return the exit code."""
     import numpy as np
 
-    from ..segment import segment_cells, segment_nuclei
+    from ..segmentation.segment import segment_cells, segment_nuclei
 
     planes = read_image_planes(args.image)
     nuclei_image = _plane(planes, args.channel, "--channel", args.image)

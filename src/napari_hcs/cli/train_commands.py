@@ -110,7 +110,7 @@ def _is_main_process() -> bool:
 
 
 def _project_table(folder: str):
-    from ..project import Project
+    from ..project.folder import Project
 
     path = Path(folder)
     if not path.is_dir():
@@ -121,7 +121,7 @@ def _project_table(folder: str):
 
 def _make_split(table, args, label_column):
     """Split Series for the table, and the table with helper columns added."""
-    from ..splits import holdout_split, split_by_well
+    from ..learn.splits import holdout_split, split_by_well
 
     group_column = args.group_column
     if "," in group_column:
@@ -157,7 +157,7 @@ def _make_split(table, args, label_column):
 def _train(args, table, store, split, out, *, desc: str):
     from tqdm import tqdm
 
-    from ..train import train_model
+    from ..nn.training import train_model
 
     show = _is_main_process()
     with tqdm(total=args.epochs, desc=desc, unit="epoch", file=sys.stderr, disable=not show) as bar:
@@ -193,7 +193,7 @@ def _evaluated(metrics: dict) -> tuple[str, dict | None]:
 
 
 def run_train(args) -> int:
-    from ..evaluate import save_confusion_matrix_png
+    from ..learn.metrics import save_confusion_matrix_png
 
     if args.model != "ae" and not args.label_column:
         raise ValueError(f"--label-column is needed to train the classifier {args.model!r}.")
@@ -225,7 +225,7 @@ def run_predict(args) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from ..predict import predict_project
+    from ..nn.predict import predict_project
 
     if not Path(args.project).is_dir():
         raise FileNotFoundError(f"Project folder {args.project} does not exist.")
@@ -249,9 +249,9 @@ def run_predict(args) -> int:
 
 
 def run_compare(args) -> int:
-    from ..classical import run_baselines
-    from ..evaluate import format_table, metrics_table
-    from ..models import model_task
+    from ..learn.baselines import run_baselines
+    from ..learn.metrics import format_table, metrics_table
+    from ..nn.models import model_task
 
     if model_task(args.model) != "classification":
         raise ValueError(f"--model {args.model!r} does not classify; compare needs wrn, cnn1, cnn2 or cnn3.")

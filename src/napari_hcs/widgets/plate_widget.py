@@ -1,8 +1,8 @@
 """The "Plate map" dock widget: open a plate, browse its wells and sites, label wells.
 
-The widget is thin: reading a site into layers is :mod:`napari_hcs.layers`,
+The widget is thin: reading a site into layers is :mod:`napari_hcs.viewer.layers`,
 plates and layout tables are :mod:`napari_hcs.io`, persistence is
-:class:`napari_hcs.project.Project`, and the map is
+:class:`napari_hcs.project.folder.Project`, and the map is
 :class:`~napari_hcs.widgets.plate_map.PlateMap`. The small pure functions at the
 top of this module hold the well-labelling rules.
 """
@@ -35,9 +35,9 @@ from qtpy.QtWidgets import (
 
 from ..io import PRESETS, read_layout_table, write_layout_table
 from ..io import open_plate as open_plate_source
-from ..layers import META_PLATE, META_SITE, apply_layer_data, plate_layers, site_layer_data
+from ..viewer.layers import META_PLATE, META_SITE, apply_layer_data, plate_layers, site_layer_data
 from ..plate import Plate, PlateError, Site
-from ..project import DEFAULT_CLASS_COLORS, LABEL_COLUMN, Project, default_project_dir
+from ..project.folder import DEFAULT_CLASS_COLORS, LABEL_COLUMN, Project, default_project_dir
 from .plate_map import PlateMap, step_well, wells_between
 
 __all__ = [

@@ -8,7 +8,7 @@ A checkpoint is a ``torch.save`` of a plain dict::
 
 so :func:`torch.load` opens it with ``weights_only=True`` and never runs code
 from the file; a SHA-256 of the weights (``weights_sha256``) detects damaged files. The metadata holds the architecture and hyper-parameters (enough
-to rebuild the network with :func:`napari_hcs.models.build_model`), the channel
+to rebuild the network with :func:`napari_hcs.nn.models.build_model`), the channel
 names, crop size and preprocessing (input size, per-channel mean and std),
 the class names, the training history, the split counts and the metrics.
 """
@@ -72,7 +72,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict) -> Pa
     path : path
         Destination, conventionally ``*.pt``; parent folders are created.
     model : torch.nn.Module
-        A model from :func:`napari_hcs.models.build_model` (it has ``config``);
+        A model from :func:`napari_hcs.nn.models.build_model` (it has ``config``);
         a ``DistributedDataParallel`` wrapper is unwrapped.
     meta : dict
         JSON-ready metadata (numpy values are converted). ``architecture`` is
@@ -85,7 +85,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict) -> Pa
     """
     model = getattr(model, "module", model)
     if not hasattr(model, "config"):
-        raise ValueError("Only models made by napari_hcs.models.build_model can be saved (no .config).")
+        raise ValueError("Only models made by napari_hcs.nn.models.build_model can be saved (no .config).")
     meta = _plain({**meta, "architecture": dict(model.config)})
     state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     payload = {

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .cells import CROP_INDEX, EMBEDDING_PREFIX, CellStore
+from ..project.cell_store import CROP_INDEX, EMBEDDING_PREFIX, CellStore
 from .checkpoint import load_checkpoint
 from .data import CropReader, Preprocess, _prefetched, check_cancel
 from .device import resolve_device
@@ -182,8 +182,8 @@ def predict_cells(
     model : torch.nn.Module or path
         A trained model (with ``meta``), or a checkpoint file (``meta`` may be None).
     meta : dict or None
-        The model's metadata from :func:`napari_hcs.checkpoint.load_checkpoint`
-        or :attr:`napari_hcs.train.TrainResult.meta`.
+        The model's metadata from :func:`napari_hcs.nn.checkpoint.load_checkpoint`
+        or :attr:`napari_hcs.nn.training.TrainResult.meta`.
     crops : zarr.Array or numpy.ndarray
         ``(N, C, S, S)`` crop store (``CellStore(folder).crops``).
     indices : array of int, optional
@@ -284,7 +284,7 @@ def predict_project(
     project_dir : path
         Project folder with a cell store.
     model_path : path
-        Checkpoint written by ``napari-hcs train`` / :func:`napari_hcs.train.train_model`.
+        Checkpoint written by ``napari-hcs train`` / :func:`napari_hcs.nn.training.train_model`.
     batch_size, device, embeddings, progress, cancel
         As for :func:`predict_cells`.
 

@@ -15,8 +15,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .cells import feature_columns
-from .evaluate import classification_metrics
+from ..project.cell_store import feature_columns
+from .metrics import classification_metrics
 from .splits import SPLIT_VALUES, UNUSED, group_labels
 
 __all__ = [
@@ -303,7 +303,7 @@ def _check_inputs(table: pd.DataFrame, label_column: str, split: pd.Series) -> p
     if bad:
         raise ValueError(
             f"The split holds {', '.join(map(repr, bad))}; expected "
-            f"{', '.join(map(repr, SPLIT_VALUES))} or '' (see napari_hcs.splits.split_by_well)."
+            f"{', '.join(map(repr, SPLIT_VALUES))} or '' (see napari_hcs.learn.splits.split_by_well)."
         )
     return split
 
@@ -391,7 +391,7 @@ def run_baselines(
         Column with the class of each cell; unlabelled rows are ignored.
     split : Series
         ``"train"``/``"val"``/``"test"``/``""`` per row, index aligned with
-        ``table`` (see :func:`napari_hcs.splits.split_by_well`).
+        ``table`` (see :func:`napari_hcs.learn.splits.split_by_well`).
     methods : sequence of str
         Any of :data:`METHODS`.
     seed : int
@@ -400,7 +400,7 @@ def run_baselines(
         Parallel jobs of the random forest (None: one).
     group_column : str
         Group held out by the SVM's cross-validation (see
-        :func:`napari_hcs.splits.group_labels`).
+        :func:`napari_hcs.learn.splits.group_labels`).
     corr_threshold : float or None
         Correlation filter of :func:`prepare_features`.
     progress : callable, optional
@@ -414,7 +414,7 @@ def run_baselines(
     dict
         ``{method: {"test": metrics, "val": metrics or None, "evaluated_on":
         "test" or "val", "params": {...}, "seconds": float}}``; metrics from
-        :func:`napari_hcs.evaluate.classification_metrics`. ``params`` also
+        :func:`napari_hcs.learn.metrics.classification_metrics`. ``params`` also
         holds ``n_train`` and the feature counts. After a cancel, only the
         methods that finished.
 

@@ -6,7 +6,7 @@ The widget finds the open plate in the metadata of a viewer layer
 Changing a parameter re-segments the current site after a short pause, in a
 background thread, and shows ``nuclei`` and ``cells`` Labels layers whose
 ``features`` hold the site's cell table rows. "Run plate" and "Run selected
-wells" run :func:`napari_hcs.pipeline.run_plate` in a background thread with a
+wells" run :func:`napari_hcs.pipeline.site.run_plate` in a background thread with a
 progress bar; "Cancel" stops it between sites (finished sites are kept and a
 later run resumes).
 """
@@ -50,7 +50,7 @@ PREVIEW_DELAY_MS = 400
 
 
 def _param_default(name: str, fallback):
-    from ..segment import SegmentationParams
+    from ..segmentation.segment import SegmentationParams
 
     for item in fields(SegmentationParams):
         if item.name == name and item.default is not MISSING:
@@ -71,7 +71,7 @@ class PipelineWidget(QWidget):
     progress_changed = Signal(int, int)
     #: The run summary (dict) once a run ends.
     run_finished = Signal(object)
-    #: The :class:`~napari_hcs.pipeline.SiteResult` of each finished preview.
+    #: The :class:`~napari_hcs.pipeline.site.SiteResult` of each finished preview.
     preview_finished = Signal(object)
 
     def __init__(self, napari_viewer):
@@ -217,7 +217,7 @@ class PipelineWidget(QWidget):
         self.wells.clear()
         self.wells.addItems(plate.wells)
         if not self.project.text() and plate.source:
-            from ..project import default_project_dir
+            from ..project.folder import default_project_dir
 
             self.project.setText(str(default_project_dir(plate.source)))
         self.status.setText(f"Plate {plate.name}: {plate.n_sites()} sites, channels {', '.join(plate.channels)}.")
@@ -230,8 +230,8 @@ class PipelineWidget(QWidget):
 
     # -- parameters -------------------------------------------------------------
     def parameters(self):
-        """Return the :class:`~napari_hcs.segment.SegmentationParams` set in the widget."""
-        from ..segment import SegmentationParams
+        """Return the :class:`~napari_hcs.segmentation.segment.SegmentationParams` set in the widget."""
+        from ..segmentation.segment import SegmentationParams
 
         cell = self.cell_channel.currentText()
         return SegmentationParams(
@@ -254,7 +254,7 @@ class PipelineWidget(QWidget):
         """Segment the current site in a background thread and show its labels."""
         from napari.qt.threading import create_worker
 
-        from ..pipeline import process_site
+        from ..pipeline.site import process_site
 
         if self.plate is None:
             return
@@ -324,7 +324,7 @@ class PipelineWidget(QWidget):
         """Run the plate (or the selected wells) into the project folder."""
         from napari.qt.threading import create_worker
 
-        from ..pipeline import run_plate
+        from ..pipeline.site import run_plate
 
         if self.plate is None or self._run_worker is not None:
             return

@@ -1,15 +1,15 @@
 """Segment, crop and measure every site of a plate into a project's cell store.
 
 :func:`process_site` runs one site: read its pixels, segment nuclei and cells
-(:func:`napari_hcs.segment.segment_site`), cut one crop per cell
+(:func:`napari_hcs.segmentation.segment.segment_site`), cut one crop per cell
 (:func:`napari_hcs.crops.extract_crops`) and measure classical features
-(:func:`napari_hcs.features.measure_cells`). It returns a :class:`SiteResult`
+(:func:`napari_hcs.features.measure.measure_cells`). It returns a :class:`SiteResult`
 and writes nothing.
 
 :func:`run_plate` maps :func:`process_site` over the sites of a plate with
-:func:`napari_hcs.parallel.map_sites` and writes each site as soon as it is
+:func:`napari_hcs.pipeline.parallel.map_sites` and writes each site as soon as it is
 done: first its labels, then its crops and table part
-(:meth:`napari_hcs.cells.CellStore.append_site`, atomic), then its features.
+(:meth:`napari_hcs.project.cell_store.CellStore.append_site`, atomic), then its features.
 Sites whose table part exists are skipped, so an interrupted run resumes where
 it stopped. A failing site is recorded and the others go on.
 
@@ -37,13 +37,13 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from .cells import CROP_INDEX, CellStore, site_key
-from .crops import cell_centroids, extract_crops
-from .features import measure_cells
+from ..project.cell_store import CROP_INDEX, CellStore, site_key
+from ..crops import cell_centroids, extract_crops
+from ..features.measure import measure_cells
 from .parallel import map_sites
-from .plate import Plate, PlateError, Site
-from .project import Project
-from .segment import SegmentationParams, segment_site
+from ..plate import Plate, PlateError, Site
+from ..project.folder import Project
+from ..segmentation.segment import SegmentationParams, segment_site
 
 __all__ = [
     "LABEL_NAMES",
@@ -60,7 +60,7 @@ __all__ = [
 #: Modules worker processes import before their first site: the pipeline and
 #: the libraries its building blocks import on first use.
 WORKER_PRELOAD = (
-    "napari_hcs.pipeline",
+    "napari_hcs.pipeline.site",
     "imagecodecs",
     "scipy.spatial",
     "skimage.feature",
@@ -107,7 +107,7 @@ class PlateSource:
 
 @functools.lru_cache(maxsize=4)
 def _open_source(path: str, pattern: str | None, channels: tuple[str, ...] | None) -> Plate:
-    from .io import open_plate
+    from ..io import open_plate
 
     plate = open_plate(path, pattern=pattern)
     if channels is not None:
@@ -384,7 +384,7 @@ def _project_labels_path(project: Project, site: Site, name: str) -> Path:
 def _writable_ome_zarr(plate_path: str | None) -> bool:
     if not plate_path or not os.path.isdir(plate_path) or not os.access(plate_path, os.W_OK):
         return False
-    from .io.ome_zarr import is_ome_zarr_plate
+    from ..io.ome_zarr import is_ome_zarr_plate
 
     return is_ome_zarr_plate(plate_path)
 
@@ -417,7 +417,7 @@ def write_site_labels(
     """
     project = project if isinstance(project, Project) else Project(project)
     if _writable_ome_zarr(plate_path):
-        from .io.ome_zarr import write_site_labels as write_ngff_labels
+        from ..io.ome_zarr import write_site_labels as write_ngff_labels
 
         try:
             for name, array in labels.items():
@@ -590,7 +590,7 @@ def run_plate(
     wells : list of str, optional
         Only these wells; all wells by default.
     workers : int, optional
-        Local workers (see :func:`napari_hcs.parallel.map_sites`).
+        Local workers (see :func:`napari_hcs.pipeline.parallel.map_sites`).
     scheduler : str or distributed.Client, optional
         A dask cluster to run on instead.
     pool : {"process", "thread"}, optional

@@ -1,6 +1,6 @@
 """The cell table (one row per cell) and the crop store, inside a project folder.
 
-Layout of a project folder (see :mod:`napari_hcs.project`)::
+Layout of a project folder (see :mod:`napari_hcs.project.folder`)::
 
     cells/<site>.parquet     one part per site: identity, centroid, bbox, crop_index
     crops.zarr               (N, C, S, S) crops, chunked by cells; row ``crop_index``

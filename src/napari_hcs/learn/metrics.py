@@ -214,7 +214,7 @@ def metrics_table(results: Mapping[str, Mapping]) -> pd.DataFrame:
     results : dict
         ``{method: metrics}``, metrics from :func:`classification_metrics`, or
         ``{method: {"test": metrics, ...}}`` as returned by
-        :func:`napari_hcs.classical.run_baselines`.
+        :func:`napari_hcs.learn.baselines.run_baselines`.
 
     Returns
     -------

@@ -87,7 +87,7 @@ def _wells(values: list[str] | None) -> list[str] | None:
 
 
 def _segmentation_params(args: argparse.Namespace):
-    from ..segment import SegmentationParams
+    from ..segmentation.segment import SegmentationParams
 
     options = {
         "nuclei_channel": args.nuclei_channel,
@@ -131,8 +131,8 @@ def _report(summary: dict) -> int:
 def run_segment(args: argparse.Namespace) -> int:
     """Run ``napari-hcs segment``."""
     from ..io import open_plate
-    from ..pipeline import check_channels, run_plate
-    from ..project import default_project_dir
+    from ..pipeline.site import check_channels, run_plate
+    from ..project.folder import default_project_dir
 
     plate = open_plate(args.plate, pattern=args.pattern, layout=args.layout)
     params = _segmentation_params(args)
@@ -153,7 +153,7 @@ def run_segment(args: argparse.Namespace) -> int:
 
 def run_features_command(args: argparse.Namespace) -> int:
     """Run ``napari-hcs features``."""
-    from ..pipeline import run_features
+    from ..pipeline.site import run_features
 
     bar = _ProgressBar("features")
     try:

@@ -40,7 +40,7 @@ def _feature_count(store) -> int:
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from ..cells import feature_columns
+    from ..project.cell_store import feature_columns
 
     parts = sorted((store.folder / "features").glob("*.parquet"))
     if not parts:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     """Import the crops with a progress bar and print a JSON summary."""
     from tqdm import tqdm
 
-    from ..importing import DEFAULT_CHUNK_SIZE, import_crops
+    from ..project.crop_import import DEFAULT_CHUNK_SIZE, import_crops
 
     channels = None
     if args.channels:

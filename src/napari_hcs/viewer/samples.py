@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .io import open_plate
+from ..io import open_plate
 from .layers import site_layer_data
-from .samples import sample_layout, sample_path
-from .synthetic import make_synthetic_plate
+from ..samples.bundled import sample_layout, sample_path
+from ..samples.synthetic import make_synthetic_plate
 
 
 def _first_site_layers(plate):

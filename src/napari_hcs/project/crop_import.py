@@ -2,10 +2,10 @@
 
 The crops come as a NumPy ``.npz`` holding ``crops`` of shape ``(N, C, H, W)``
 and a CSV with one row per crop (plate, well, compound, ...). They are written
-into the project's :class:`~napari_hcs.cells.CellStore` in chunks, each chunk a
+into the project's :class:`~napari_hcs.project.cell_store.CellStore` in chunks, each chunk a
 table part ``import_<i>`` written only after its crops are stored, so an
 interrupted import resumes where it stopped. Classical features
-(:func:`~napari_hcs.features.crop_features`) are measured per chunk and stored
+(:func:`~napari_hcs.features.measure.crop_features`) are measured per chunk and stored
 beside the cells.
 """
 
@@ -19,10 +19,10 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .cells import CROP_INDEX, CellStore
-from .features import crop_features
-from .plate import PlateError, normalize_well_name
-from .project import Project
+from .cell_store import CROP_INDEX, CellStore
+from ..features.measure import crop_features
+from ..plate import PlateError, normalize_well_name
+from .folder import Project
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "import_crops", "load_crops", "read_crop_metadata"]
 

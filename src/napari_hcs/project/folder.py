@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .cells import CellStore, write_json_atomic
-from .io.layout import read_layout_table, write_layout_table
-from .plate import Plate
+from .cell_store import CellStore, write_json_atomic
+from ..io.layout import read_layout_table, write_layout_table
+from ..plate import Plate
 
 __all__ = ["Project", "default_project_dir", "DEFAULT_CLASS_COLORS"]
 
@@ -47,7 +47,7 @@ def default_project_dir(plate_path: str | os.PathLike) -> Path:
     """
     plate_path = Path(plate_path).resolve()
     beside = plate_path.with_name(plate_path.name.removesuffix(".zarr") + ".napari-hcs")
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     if package not in plate_path.parents and _can_write(plate_path.parent):
         return beside
     return Path.home() / ".napari-hcs" / "projects" / beside.name
@@ -112,7 +112,7 @@ class Project:
         FileNotFoundError
             If the project records no plate, or the plate is gone.
         """
-        from .io import open_plate
+        from ..io import open_plate
 
         meta = self.read_meta()
         if "plate" not in meta:

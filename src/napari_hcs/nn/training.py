@@ -1,8 +1,8 @@
 """Training a CNN on single-cell crops.
 
-:func:`train_model` trains one of the networks of :mod:`napari_hcs.models` on
+:func:`train_model` trains one of the networks of :mod:`napari_hcs.nn.models` on
 the crops of a cell table, split into train / val / test by whole wells
-(:func:`napari_hcs.splits.split_by_well`):
+(:func:`napari_hcs.learn.splits.split_by_well`):
 
 * per-channel normalisation from the training crops (one streaming pass);
 * class-balanced sampling, batch augmentation (flips, 90-degree rotations,
@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import __version__
-from .cells import CROP_INDEX
+from .. import __version__
+from ..project.cell_store import CROP_INDEX
 from .checkpoint import save_checkpoint
 from .data import (
     ChunkBatchSampler,
@@ -84,7 +84,7 @@ class TrainResult:
         ``val_loss``, ``val_accuracy``, ``seconds``, ``images_per_s``.
     metrics : dict
         ``{"val": ..., "test": ...}`` for the splits that have cells, each from
-        :func:`napari_hcs.evaluate.classification_metrics` (autoencoders:
+        :func:`napari_hcs.learn.metrics.classification_metrics` (autoencoders:
         ``{"reconstruction_mse": ...}``). Empty on ranks other than 0.
     meta : dict
         Checkpoint metadata: architecture, channels, preprocessing, classes,
@@ -100,7 +100,7 @@ class TrainResult:
     checkpoint: Path | None = None
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the model and its metadata to ``path`` (see :mod:`napari_hcs.checkpoint`)."""
+        """Write the model and its metadata to ``path`` (see :mod:`napari_hcs.nn.checkpoint`)."""
         return save_checkpoint(path, self.model, self.meta)
 
 
@@ -138,7 +138,7 @@ def _describer(table: pd.DataFrame) -> Callable[[int], str]:
 
 def _resolve_split(table: pd.DataFrame, label_column: str | None, split, seed: int) -> pd.Series:
     if split is None:
-        from .splits import split_by_well
+        from ..learn.splits import split_by_well
 
         labels_for_split = label_column
         if label_column is None:  # label-free models: hold out wells without stratifying
@@ -352,7 +352,7 @@ def _evaluate_loss(model, task, reader, subset, preprocess, ctx, *, batch_size, 
 
 
 def _final_metrics(model, task, reader, prepared, preprocess, ctx, *, batch_size, amp, channels_last, cancel):
-    from .evaluate import classification_metrics
+    from ..learn.metrics import classification_metrics
 
     metrics = {}
     for name in ("val", "test"):
@@ -431,10 +431,10 @@ def train_model(
         None trains the label-free autoencoder (``model="ae"``).
     split : Series or str, optional
         ``"train"``/``"val"``/``"test"`` (or empty: unused) per row, or the name
-        of such a column; default :func:`napari_hcs.splits.split_by_well` with
+        of such a column; default :func:`napari_hcs.learn.splits.split_by_well` with
         20 % of each class's wells for validation.
     model : {"wrn", "cnn1", "cnn2", "cnn3", "ae"}
-        Network (see :mod:`napari_hcs.models`).
+        Network (see :mod:`napari_hcs.nn.models`).
     depth, width, dropout : int, int, float
         Blocks (convolutions) per stage, widening factor, dropout rate.
     model_options : dict, optional

@@ -24,7 +24,7 @@ def sample_path(name: str) -> Path:
     """
     if name not in SAMPLES:
         raise KeyError(f"No sample {name!r}; samples are: {', '.join(SAMPLES)}.")
-    return Path(str(files("napari_hcs") / "data" / SAMPLES[name]))
+    return Path(str(files("napari_hcs") / "samples" / "data" / SAMPLES[name]))
 
 
 def sample_layout(name: str = "scportrait_mini") -> Path:

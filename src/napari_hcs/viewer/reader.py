@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from .io import open_plate
+from ..io import open_plate
 from .layers import site_layer_data
-from .plate import Plate
+from ..plate import Plate
 
 __all__ = ["get_reader", "read_plate"]
 
@@ -77,7 +77,7 @@ def read_plate(path: str | os.PathLike | list, *, plate: Plate | None = None) ->
     Returns
     -------
     list of tuple
-        Layer data tuples from :func:`napari_hcs.layers.site_layer_data`; each
+        Layer data tuples from :func:`napari_hcs.viewer.layers.site_layer_data`; each
         layer's metadata holds the plate, which the plate widget picks up.
     """
     if plate is None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from .plate import Plate, Site, well_name
+from ..plate import Plate, Site, well_name
 
 __all__ = ["PhenotypeClass", "DEFAULT_CLASSES", "make_synthetic_plate", "render_site"]
 

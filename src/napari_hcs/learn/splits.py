@@ -156,7 +156,7 @@ def _validated_split(table: pd.DataFrame, split_column: str) -> pd.Series:
         raise ValueError(
             f"Split column {split_column!r} holds {', '.join(map(repr, bad))}; "
             f"expected only {', '.join(map(repr, SPLIT_VALUES))} (or empty for unused rows). "
-            "To hold out a plate or a well, see napari_hcs.splits.holdout_split."
+            "To hold out a plate or a well, see napari_hcs.learn.splits.holdout_split."
         )
     return split
 

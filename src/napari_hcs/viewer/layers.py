@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .plate import Plate, Site
+from ..plate import Plate, Site
 
 __all__ = [
     "LABELS_ROLE",

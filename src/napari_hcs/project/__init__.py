@@ -1,0 +1,20 @@
+"""The project folder: settings, cell store, annotations and models of one plate.
+
+Everything a user did with a plate lives in its project folder, next to the plate;
+reopening the folder restores it.
+"""
+
+from .cell_store import CROP_INDEX, CellStore, feature_columns, site_key
+from .crop_import import import_crops
+from .folder import DEFAULT_CLASS_COLORS, Project, default_project_dir
+
+__all__ = [
+    "CROP_INDEX",
+    "CellStore",
+    "DEFAULT_CLASS_COLORS",
+    "Project",
+    "default_project_dir",
+    "feature_columns",
+    "import_crops",
+    "site_key",
+]
