@@ -24,8 +24,8 @@ napari-hcs segment "$out/plate.zarr" --project "$out/project" \
 echo "== 4. Train a wide ResNet on two wells (timepoint 3 held out as test)"
 python - "$out/project" <<'PY'
 import sys
-from napari_hcs.project.folder import Project
-from napari_hcs.project.cell_store import CellStore, write_parquet_atomic
+from napari_hcs.project import CellStore, Project
+
 project = Project(sys.argv[1])
 cells = CellStore(project.folder).cells()
 split = cells[["crop_index"]].copy()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..plate import Plate, PlateError, normalize_well_name
+from .atomic import atomic_path
 
 __all__ = ["read_layout_table", "write_layout_table", "WELL_COLUMN_NAMES"]
 
@@ -105,10 +106,8 @@ def attach_layout(plate: Plate, layout: pd.DataFrame, *, source: str = "layout")
 def write_layout_table(annotations: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write per-well annotations (indexed by well) as CSV, atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     frame = annotations.copy()
     frame.index.name = "well"
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, sep=sep)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, sep=sep)

@@ -14,6 +14,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..io.atomic import write_text_atomic
+
 __all__ = [
     "classification_metrics",
     "format_table",
@@ -111,13 +113,6 @@ def classification_metrics(y_true, y_pred, classes: Sequence) -> dict:
     }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def save_metrics(metrics: Mapping, path_json: str | os.PathLike) -> Path:
     """Write metrics (or any JSON-ready dict) to a JSON file, atomically.
 
@@ -127,7 +122,7 @@ def save_metrics(metrics: Mapping, path_json: str | os.PathLike) -> Path:
         The file written.
     """
     path = Path(path_json)
-    _write_atomic(path, json.dumps(metrics, indent=2, default=_json_default) + "\n")
+    write_text_atomic(json.dumps(metrics, indent=2, default=_json_default) + "\n", path)
     return path
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..io.atomic import atomic_path
 from .models import build_model
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
@@ -96,10 +97,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict) -> Pa
         "meta_json": json.dumps(meta, allow_nan=False),
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

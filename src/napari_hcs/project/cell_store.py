@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from ..io.atomic import write_json_atomic, write_parquet_atomic
+
 __all__ = [
     "CROP_INDEX",
     "CellStore",
     "feature_columns",
     "site_key",
-    "write_json_atomic",
-    "write_parquet_atomic",
 ]
 
 #: Column that ties a table row to its crop in ``crops.zarr``.
@@ -57,23 +57,6 @@ def feature_columns(table: pd.DataFrame) -> list[str]:
 def embedding_columns(table: pd.DataFrame) -> list[str]:
     """Return the embedding columns (``emb_*``) of a cell table, in order."""
     return [c for c in table.columns if c.startswith(EMBEDDING_PREFIX)]
-
-
-def write_parquet_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write a DataFrame to Parquet through a temporary file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(value, path: str | os.PathLike) -> None:
-    """Write a JSON file through a temporary file and an atomic rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def _read_parts(folder: Path) -> pd.DataFrame | None:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .cell_store import CellStore, write_json_atomic
+from ..io.atomic import write_json_atomic
+from .cell_store import CellStore
 from ..io.layout import read_layout_table, write_layout_table
 from ..plate import Plate
 

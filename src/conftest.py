@@ -1,0 +1,27 @@
+"""Names the docstring examples of the package may use (``pytest --doctest-modules``).
+
+``tmp_path`` (a fresh folder), ``np``, ``pd``, ``sample_path`` and ``plate``: the
+bundled two-well scPortrait sample with its layout table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture(scope="session")
+def _sample_plate():
+    from napari_hcs.io import open_plate
+    from napari_hcs.samples import sample_layout, sample_path
+
+    return open_plate(sample_path("scportrait_mini"), pattern="scportrait", layout=sample_layout())
+
+
+@pytest.fixture(autouse=True)
+def _doctest_names(doctest_namespace, tmp_path, _sample_plate):
+    from napari_hcs.samples import sample_layout, sample_path
+
+    doctest_namespace.update(np=np, pd=pd, tmp_path=tmp_path, plate=_sample_plate,
+                     sample_path=sample_path, sample_layout=sample_layout)

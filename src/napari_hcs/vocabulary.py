@@ -1,0 +1,128 @@
+"""Names shared by the core, the command line and the widgets.
+
+Every name that more than one place spells lives here once: the CLI's ``choices``,
+the widgets' drop-downs and the core's checks read the same tuples, and a test
+checks that each registry the core keeps (models, presets, pools, ...) agrees
+with them.
+
+Examples
+--------
+>>> "otsu" in THRESHOLD_METHODS
+True
+>>> guess_channel(["Alexa488", "DAPI", "mCherry"], NUCLEAR_DYES)
+1
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+__all__ = [
+    "BASELINE_METHODS",
+    "CELL_DYES",
+    "CHANNEL_ROLE",
+    "DEVICE_CHOICES",
+    "DYE_COLORMAPS",
+    "LABELS_ROLE",
+    "LABEL_NAMES",
+    "META_NAME",
+    "META_PLATE",
+    "META_ROLE",
+    "META_SITE",
+    "MODEL_NAMES",
+    "NGFF_VERSIONS",
+    "NUCLEAR_DYES",
+    "POOLS",
+    "RESIZE_MODES",
+    "SCHEDULES",
+    "SEGMENTATION_BACKENDS",
+    "SPLIT_METHODS",
+    "SPLIT_NAMES",
+    "THRESHOLD_METHODS",
+    "AUTOMATIC_THRESHOLDS",
+    "guess_channel",
+]
+
+# -- layer metadata (what a napari layer made by this package carries) --------------
+#: Metadata key of the :class:`~napari_hcs.plate.Plate` a layer shows.
+META_PLATE = "napari_hcs_plate"
+#: Metadata key of the :class:`~napari_hcs.plate.Site` a layer shows.
+META_SITE = "napari_hcs_site"
+#: Metadata key of a layer's role: :data:`CHANNEL_ROLE` or :data:`LABELS_ROLE`.
+META_ROLE = "napari_hcs_role"
+#: Metadata key of the channel or label name (napari may suffix the layer name).
+META_NAME = "napari_hcs_name"
+CHANNEL_ROLE = "channel"
+LABELS_ROLE = "labels"
+
+# -- segmentation -------------------------------------------------------------------
+#: Threshold methods of the classical nuclei segmentation.
+THRESHOLD_METHODS = ("otsu", "li", "triangle", "manual")
+#: Threshold methods that need no value (what the CLI and the widget offer).
+AUTOMATIC_THRESHOLDS = ("otsu", "li", "triangle")
+#: How touching nuclei are split.
+SPLIT_METHODS = ("distance", "intensity", "none")
+#: Segmentation backends.
+SEGMENTATION_BACKENDS = ("classical", "cellpose")
+#: Names of the label images stored for each site.
+LABEL_NAMES = ("nuclei", "cells")
+
+# -- runs ---------------------------------------------------------------------------
+#: Kinds of local worker pool.
+POOLS = ("process", "thread")
+#: OME-NGFF versions the writer can write.
+NGFF_VERSIONS = ("0.4", "0.5")
+
+# -- learning -----------------------------------------------------------------------
+#: Values of a split column.
+SPLIT_NAMES = ("train", "val", "test")
+#: Classical classifiers on the cells' features.
+BASELINE_METHODS = ("random_forest", "lda", "svm")
+#: Networks, by name (``nn.models.MODELS`` holds their constructors).
+MODEL_NAMES = ("wrn", "cnn1", "cnn2", "cnn3", "ae")
+#: Learning-rate schedules.
+SCHEDULES = ("cosine", "onecycle", "constant")
+#: How crops are brought to the network's input size.
+RESIZE_MODES = ("resize", "center")
+#: Devices a user can ask for (``cuda:N`` too).
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+# -- dyes ---------------------------------------------------------------------------
+#: Words in the name of a nuclear stain channel (lower case).
+NUCLEAR_DYES = ("dapi", "hoechst", "dna", "nuc", "draq")
+#: Words in the name of a cytoplasm or membrane channel (lower case).
+CELL_DYES = ("cherry", "actin", "phalloidin", "cyto", "cell", "membrane", "wga", "cellmask")
+#: A channel whose name contains one of the words gets the colormap.
+DYE_COLORMAPS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (NUCLEAR_DYES, "blue"),
+    (("gfp", "488", "fitc", "alexa488", "tubulin"), "green"),
+    (("mcherry", "rfp", "cy3", "tritc", "dsred", "tdtomato", "568", "561", "594"), "magenta"),
+    (("cy5", "647", "640", "far-red", "farred"), "red"),
+    (("phalloidin", "actin", "mito", "555"), "yellow"),
+    (("bf", "brightfield", "phase", "dic", "trans"), "gray"),
+)
+
+
+def guess_channel(channels: Sequence[str], words: Sequence[str], default: int | None = 0) -> int | None:
+    """Return the index of the first channel whose name contains one of ``words``.
+
+    Parameters
+    ----------
+    channels : sequence of str
+        Channel names.
+    words : sequence of str
+        Lower-case words, e.g. :data:`NUCLEAR_DYES`.
+    default : int or None
+        Returned when no channel matches.
+
+    Examples
+    --------
+    >>> guess_channel(["DNA", "actin"], CELL_DYES)
+    1
+    >>> guess_channel(["d0", "d1"], CELL_DYES, default=None) is None
+    True
+    """
+    for index, name in enumerate(channels):
+        if any(word in str(name).lower() for word in words):
+            return index
+    return default
