@@ -6,6 +6,8 @@ bundled two-well scPortrait sample with its layout table.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,5 +25,6 @@ def _sample_plate():
 def _doctest_names(doctest_namespace, tmp_path, _sample_plate):
     from napari_hcs.samples import sample_layout, sample_path
 
-    doctest_namespace.update(np=np, pd=pd, tmp_path=tmp_path, plate=_sample_plate,
+    plate = dataclasses.replace(_sample_plate, annotations=_sample_plate.annotations.copy())
+    doctest_namespace.update(np=np, pd=pd, tmp_path=tmp_path, plate=plate,
                      sample_path=sample_path, sample_layout=sample_layout)

@@ -6,12 +6,14 @@ reopening the folder restores it.
 
 from .cell_store import CROP_INDEX, CellStore, feature_columns, site_key
 from .crop_import import import_crops
-from .folder import DEFAULT_CLASS_COLORS, Project, default_project_dir
+from .annotations import DEFAULT_CLASS_COLORS, LABEL_COLUMN
+from .folder import Project, default_project_dir
 
 __all__ = [
     "CROP_INDEX",
     "CellStore",
     "DEFAULT_CLASS_COLORS",
+    "LABEL_COLUMN",
     "Project",
     "default_project_dir",
     "feature_columns",

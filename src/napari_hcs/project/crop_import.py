@@ -5,7 +5,7 @@ and a CSV with one row per crop (plate, well, compound, ...). They are written
 into the project's :class:`~napari_hcs.project.cell_store.CellStore` in chunks, each chunk a
 table part ``import_<i>`` written only after its crops are stored, so an
 interrupted import resumes where it stopped. Classical features
-(:func:`~napari_hcs.features.measure.crop_features`) are measured per chunk and stored
+(:func:`~napari_hcs.features.crop_features`) are measured per chunk and stored
 beside the cells.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .cell_store import CROP_INDEX, CellStore
-from ..features.measure import crop_features
+from ..features import crop_features
 from ..plate import PlateError, normalize_well_name
 from .folder import Project
 

@@ -24,34 +24,37 @@ import pandas as pd
 
 from ..io.atomic import write_json_atomic
 from .cell_store import CellStore
-from ..io.layout import read_layout_table, write_layout_table
+from ..io import read_layout_table, write_layout_table
 from ..plate import Plate
 
-__all__ = ["Project", "default_project_dir", "DEFAULT_CLASS_COLORS"]
+__all__ = ["Project", "default_project_dir"]
 
-#: Colours given to new classes in turn (colour-blind friendly, Okabe-Ito).
-DEFAULT_CLASS_COLORS = [
-    "#E69F00", "#56B4E9", "#009E73", "#F0E442",
-    "#0072B2", "#D55E00", "#CC79A7", "#999999",
-]
-
-LABEL_COLUMN = "class"
-
-
-def default_project_dir(plate_path: str | os.PathLike) -> Path:
+def default_project_dir(plate: "Plate | str | os.PathLike") -> Path:
     """Return the default project folder of a plate: ``<plate>.napari-hcs`` beside it.
+
+    ``plate`` is a :class:`~napari_hcs.plate.Plate` or the path it was opened from;
+    a plate opened from no path (a generated plate) gets
+    ``~/.napari-hcs/projects/<plate name>.napari-hcs``.
 
     When the plate's folder cannot be written (read-only data; ``os.access`` is not
     trusted, since root passes it on read-only mounts) or the plate is a sample
     bundled inside the package, the project goes to
     ``~/.napari-hcs/projects/<plate name>.napari-hcs`` instead.
     """
-    plate_path = Path(plate_path).resolve()
+    if isinstance(plate, Plate):
+        if not plate.source:
+            return _home_projects() / f"{plate.name}.napari-hcs"
+        plate = plate.source
+    plate_path = Path(plate).resolve()
     beside = plate_path.with_name(plate_path.name.removesuffix(".zarr") + ".napari-hcs")
     package = Path(__file__).resolve().parents[1]
     if package not in plate_path.parents and _can_write(plate_path.parent):
         return beside
-    return Path.home() / ".napari-hcs" / "projects" / beside.name
+    return _home_projects() / beside.name
+
+
+def _home_projects() -> Path:
+    return Path.home() / ".napari-hcs" / "projects"
 
 
 def _can_write(folder: Path) -> bool:

@@ -28,6 +28,15 @@ from typing import Any
 import numpy as np
 
 from ..plate import Plate, Site
+from ..vocabulary import (
+    CHANNEL_ROLE,
+    DYE_COLORMAPS,
+    LABELS_ROLE,
+    META_NAME,
+    META_PLATE,
+    META_ROLE,
+    META_SITE,
+)
 
 __all__ = [
     "LABELS_ROLE",
@@ -39,28 +48,14 @@ __all__ = [
     "apply_layer_data",
     "channel_colormap",
     "contrast_limits",
+    "labels_layer_data",
+    "put_layer_data",
+    "layer_scale",
     "plate_layers",
     "site_layer_data",
 ]
 
-META_PLATE = "napari_hcs_plate"
-META_SITE = "napari_hcs_site"
-META_ROLE = "napari_hcs_role"
-META_NAME = "napari_hcs_name"
-CHANNEL_ROLE = "channel"
-LABELS_ROLE = "labels"
-
 LayerDataTuple = tuple[Any, dict, str]
-
-#: Colormap of a channel whose name contains one of these words (lower case).
-_COLORMAP_KEYWORDS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("dapi", "hoechst", "dna", "nuc", "draq"), "blue"),
-    (("gfp", "488", "fitc", "alexa488", "tubulin"), "green"),
-    (("mcherry", "rfp", "cy3", "tritc", "dsred", "tdtomato", "568", "561", "594"), "magenta"),
-    (("cy5", "647", "640", "far-red", "farred"), "red"),
-    (("phalloidin", "actin", "mito", "555"), "yellow"),
-    (("bf", "brightfield", "phase", "dic", "trans"), "gray"),
-)
 
 #: Colormaps given in turn to channels whose name says nothing about the dye.
 _FALLBACK_COLORMAPS = ("gray", "cyan", "yellow", "magenta", "green", "red", "blue")
@@ -88,7 +83,7 @@ def channel_colormap(name: str, index: int = 0) -> str:
     'yellow'
     """
     text = str(name).lower()
-    for keywords, colormap in _COLORMAP_KEYWORDS:
+    for keywords, colormap in DYE_COLORMAPS:
         if any(word in text for word in keywords):
             return colormap
     return _FALLBACK_COLORMAPS[index % len(_FALLBACK_COLORMAPS)]
@@ -124,7 +119,8 @@ def contrast_limits(
     return low, high
 
 
-def _scale(plate: Plate) -> tuple[float, float]:
+def layer_scale(plate: Plate) -> tuple[float, float]:
+    """Return the ``(y, x)`` scale of a plate's layers: its pixel size in µm, else 1."""
     size = plate.pixel_size or 1.0
     return (float(size), float(size))
 
@@ -166,7 +162,7 @@ def site_layer_data(
     multiscale = len(pyramid) > 1
     # A stored pyramid is shown lazily: napari reads only the level and tiles it draws.
     overview = np.asarray(pyramid[-1]) if multiscale else plate.read_site(site)
-    scale = _scale(plate)
+    scale = layer_scale(plate)
     layers: list[LayerDataTuple] = []
     for index, channel in enumerate(plate.channels):
         data = [level[index] for level in pyramid] if multiscale else overview[index]
@@ -202,6 +198,27 @@ def plate_layers(viewer) -> list:
     return [layer for layer in viewer.layers if META_ROLE in layer.metadata]
 
 
+def labels_layer_data(plate: Plate, site: Site, name: str, labels: np.ndarray, *,
+                      features=None) -> LayerDataTuple:
+    """Return the layer data tuple of a site's label image (e.g. a segmentation preview).
+
+    The layer is tied to the site like the image layers are, so showing another
+    site removes or replaces it; ``features`` (one row per label, with an
+    ``index`` column) become ``layer.features``.
+    """
+    kwargs = {"name": name, "opacity": 0.5, "scale": layer_scale(plate),
+              "metadata": _metadata(plate, site, LABELS_ROLE, name)}
+    if features is not None:
+        kwargs["features"] = features
+    return (np.asarray(labels), kwargs, "labels")
+
+
+def put_layer_data(viewer, layer_data: LayerDataTuple):
+    """Show one layer data tuple, updating the plate layer of the same role and name; return it."""
+    existing = {_key(layer.metadata): layer for layer in plate_layers(viewer)}
+    return _put(viewer, layer_data, existing.get(_key(layer_data[1]["metadata"])))
+
+
 def apply_layer_data(viewer, layer_data: list[LayerDataTuple]) -> list:
     """Show layer data tuples of a site in a viewer, reusing the plate layers already there.
 
@@ -209,7 +226,7 @@ def apply_layer_data(viewer, layer_data: list[LayerDataTuple]) -> list:
     scale in place; its colormap and contrast limits (perhaps set by the user)
     are kept, so that sites are compared at the same contrast. Missing layers are
     added; plate layers of the previous site that the new site lacks (stored
-    labels) are removed.
+    labels, segmentation previews) are removed.
 
     Parameters
     ----------
@@ -223,25 +240,27 @@ def apply_layer_data(viewer, layer_data: list[LayerDataTuple]) -> list:
     list
         The layers now showing the site, in the order of ``layer_data``.
     """
-    existing = {
-        (layer.metadata[META_ROLE], layer.metadata.get(META_NAME, layer.name)): layer
-        for layer in plate_layers(viewer)
-    }
-    shown = []
-    for data, kwargs, layer_type in layer_data:
-        metadata = kwargs["metadata"]
-        key = (metadata[META_ROLE], metadata[META_NAME])
-        layer = existing.pop(key, None)
-        if layer is not None and type(layer).__name__.lower() == layer_type:
-            layer.data = data
-            layer.metadata = dict(metadata)
-            if tuple(layer.scale) != tuple(kwargs["scale"]):  # setting it redraws: only on change
-                layer.scale = kwargs["scale"]
-        else:
-            if layer is not None:
-                viewer.layers.remove(layer)
-            layer = getattr(viewer, f"add_{layer_type}")(data, **kwargs)
-        shown.append(layer)
+    existing = {_key(layer.metadata): layer for layer in plate_layers(viewer)}
+    shown = [_put(viewer, item, existing.pop(_key(item[1]["metadata"]), None)) for item in layer_data]
     for stale in existing.values():
         viewer.layers.remove(stale)
     return shown
+
+
+def _key(metadata: dict) -> tuple:
+    return metadata[META_ROLE], metadata.get(META_NAME)
+
+
+def _put(viewer, layer_data: LayerDataTuple, layer):
+    data, kwargs, layer_type = layer_data
+    if layer is not None and type(layer).__name__.lower() == layer_type:
+        layer.data = data
+        layer.metadata = dict(kwargs["metadata"])
+        if "features" in kwargs:
+            layer.features = kwargs["features"]
+        if tuple(layer.scale) != tuple(kwargs["scale"]):  # setting it redraws: only on change
+            layer.scale = kwargs["scale"]
+        return layer
+    if layer is not None:
+        viewer.layers.remove(layer)
+    return getattr(viewer, f"add_{layer_type}")(data, **kwargs)

@@ -1,8 +1,11 @@
 """napari reader: opens a plate (OME-Zarr plate, TIFF folder, TIFF file) at its first site.
 
-napari asks :func:`get_reader` whether a path can be read. It answers with a
-reader function only when :func:`napari_hcs.io.open_plate` opens the path (which
-reads metadata and file headers, no pixels); for anything else it answers
+napari asks :func:`get_reader` whether a path can be read; the manifest offers
+this reader for folders and ``.tif``/``.tiff`` files only. It first declines in
+a few file-system calls what cannot be a plate (a folder with neither OME-Zarr
+metadata nor a TIFF in it, a file that does not start like a TIFF), then answers
+with a reader function only when :func:`napari_hcs.io.open_plate` opens the path
+(which reads metadata and file headers, no pixels); for anything else it answers
 ``None`` so that napari can try other readers.
 """
 
@@ -20,6 +23,10 @@ from ..plate import Plate
 __all__ = ["get_reader", "read_plate"]
 
 TIFF_SUFFIXES = (".tif", ".tiff")
+#: First bytes of a TIFF (little- and big-endian, classic and BigTIFF).
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+#: Files that mark a folder as a Zarr store.
+ZARR_MARKERS = ("zarr.json", ".zattrs", ".zgroup")
 
 
 def _candidate(path: str | os.PathLike | list) -> str | list[str] | None:
@@ -33,10 +40,34 @@ def _candidate(path: str | os.PathLike | list) -> str | list[str] | None:
         return None
     path = Path(path)
     if path.is_dir():
-        return str(path)
-    if path.is_file() and path.suffix.lower() in TIFF_SUFFIXES:
+        return str(path) if _may_hold_a_plate(path) else None
+    if path.is_file() and path.suffix.lower() in TIFF_SUFFIXES and _starts_like_tiff(path):
         return str(path)
     return None
+
+
+def _may_hold_a_plate(folder: Path) -> bool:
+    """True for a Zarr store or a folder with a TIFF in it (or in a subfolder)."""
+    if any((folder / marker).exists() for marker in ZARR_MARKERS):
+        return True
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.lower().endswith(TIFF_SUFFIXES):
+                    return True
+                if entry.is_dir() and not entry.name.startswith("."):
+                    return True  # plates often keep their images in subfolders
+    except OSError:
+        return False
+    return False
+
+
+def _starts_like_tiff(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) in TIFF_MAGIC
+    except OSError:
+        return False
 
 
 def get_reader(path: str | os.PathLike | list) -> Callable | None:

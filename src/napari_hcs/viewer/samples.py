@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from ..io import open_plate
 from .layers import site_layer_data
-from ..samples.bundled import sample_layout, sample_path
-from ..samples.synthetic import make_synthetic_plate
+from ..samples import make_synthetic_plate, sample_layout, sample_path
 
 
 def _first_site_layers(plate):

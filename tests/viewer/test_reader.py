@@ -20,32 +20,7 @@ from napari_hcs.viewer.layers import (
 )
 from napari_hcs.plate import Plate, Site
 
-
-def make_plate(wells=("B02", "B03"), channels=("DAPI", "GFP"), n_sites=2, labels=False) -> Plate:
-    """A small in-memory plate: site pixel values encode well and site."""
-    sites = {w: [Site(w, f, 0) for f in range(n_sites)] for w in wells}
-    offsets = {site: 1000 * i for i, site in enumerate(s for ss in sites.values() for s in ss)}
-
-    def load(site):
-        rng = np.random.default_rng(offsets[site])
-        pixels = rng.integers(0, 100, size=(len(channels), 40, 48), dtype=np.uint16) + offsets[site]
-        return da.from_array(pixels.astype(np.uint16), chunks=-1)
-
-    def load_labels(site):
-        nuclei = np.zeros((40, 48), dtype=np.uint16)
-        nuclei[5:15, 5:15] = 1
-        return {"nuclei": da.from_array(nuclei)}
-
-    return Plate(
-        name="synthetic",
-        channels=list(channels),
-        sites=sites,
-        loader=load,
-        shape=(40, 48),
-        dtype=np.uint16,
-        pixel_size=0.65,
-        label_loader=load_labels if labels else None,
-    )
+from plates import make_plate
 
 
 def test_channel_colormaps_follow_dye_names():
@@ -159,10 +134,10 @@ def test_reader_opens_a_single_tiff(shared_data):
 def test_reader_layers_connect_the_plate_widget(
     make_napari_viewer, qtbot, scportrait_dir, tmp_path, monkeypatch
 ):
-    from napari_hcs.widgets import plate_widget
+    from napari_hcs.viewer import session as session_module
     from napari_hcs.widgets.plate_widget import PlateWidget
 
-    monkeypatch.setattr(plate_widget, "default_project_dir", lambda _: tmp_path / "project")
+    monkeypatch.setattr(session_module, "default_project_dir", lambda _: tmp_path / "project")
     viewer = make_napari_viewer()
     widget = PlateWidget(viewer)
     viewer.window.add_dock_widget(widget)
@@ -181,9 +156,10 @@ def test_reader_layers_connect_the_plate_widget(
 def test_file_open_and_the_plugin_dock_widget_work_through_napari(
     make_napari_viewer, qtbot, scportrait_dir, tmp_path, monkeypatch
 ):
+    from napari_hcs.viewer import session as session_module
     from napari_hcs.widgets import plate_widget
 
-    monkeypatch.setattr(plate_widget, "default_project_dir", lambda _: tmp_path / "project")
+    monkeypatch.setattr(session_module, "default_project_dir", lambda _: tmp_path / "project")
     viewer = make_napari_viewer()
     layers = viewer.open(str(scportrait_dir), plugin="napari-hcs")
     assert [layer.name for layer in layers] == ["Alexa488", "DAPI", "mCherry"]
