@@ -8,7 +8,7 @@ import tifffile
 from skimage.measure import regionprops_table
 
 from napari_hcs.crops import cell_centroids, extract_crops
-from napari_hcs.segmentation.segment import segment_nuclei
+from napari_hcs.segmentation import segment_nuclei
 
 
 def ramp_image(shape=(3, 60, 80)):

@@ -91,9 +91,21 @@ def extract_crops(
 
     Examples
     --------
+    >>> cells = np.zeros((40, 40), np.int32)
+    >>> cells[5:12, 5:12], cells[20:30, 22:34] = 1, 2
+    >>> image = np.ones((2, 40, 40), np.float32)
     >>> ids, centres = cell_centroids(cells)
-    >>> crops = extract_crops(image, centres, size=64, labels=cells, label_ids=ids,
+    >>> ids.tolist(), centres.tolist()
+    ([1, 2], [[8.0, 8.0], [24.5, 27.5]])
+    >>> crops = extract_crops(image, centres, size=16, labels=cells, label_ids=ids,
     ...                       mask_outside=True)
+    >>> crops.shape, crops[:, 0].sum(axis=(1, 2)).tolist()
+    ((2, 2, 16, 16), [49.0, 120.0])
+
+    A window that reaches past the border is zero-padded:
+
+    >>> float(extract_crops(image, [(0, 0)], size=16)[0, 0].sum())
+    64.0
     """
     image = _as_cyx(image_cyx)
     size = int(size)

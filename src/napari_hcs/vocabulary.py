@@ -20,6 +20,10 @@ from typing import Sequence
 __all__ = [
     "BASELINE_METHODS",
     "CELL_DYES",
+    "CROP_INDEX",
+    "EMBEDDING_PREFIX",
+    "FEATURE_PREFIX",
+    "PROBABILITY_PREFIX",
     "CHANNEL_ROLE",
     "DEVICE_CHOICES",
     "DYE_COLORMAPS",
@@ -54,6 +58,16 @@ META_ROLE = "napari_hcs_role"
 META_NAME = "napari_hcs_name"
 CHANNEL_ROLE = "channel"
 LABELS_ROLE = "labels"
+
+# -- cell table columns -------------------------------------------------------------
+#: Column tying a cell-table row to its crop in the crop store.
+CROP_INDEX = "crop_index"
+#: Prefix of the classical feature columns.
+FEATURE_PREFIX = "feat_"
+#: Prefix of the embedding columns.
+EMBEDDING_PREFIX = "emb_"
+#: Prefix of the per-class probability columns.
+PROBABILITY_PREFIX = "prob_"
 
 # -- segmentation -------------------------------------------------------------------
 #: Threshold methods of the classical nuclei segmentation.

@@ -168,3 +168,13 @@ def test_real_bbbc021_crops_import(shared_data, tmp_path):
     assert len(features) == 164 and not table[features].isna().any().any()
     assert (table.feat_nucleus_area > 100).mean() > 0.95
     np.testing.assert_array_equal(store.crops[:5], crops[subset[:5]].astype(np.float32))
+
+
+def test_crops_with_nan_pixels_are_refused_by_name(tmp_path):
+    _, meta, _, meta_path = _write_crops(tmp_path)
+    crops = np.ones((10, 2, 32, 32), dtype=np.float32)
+    crops[3, 1, 5, 5] = np.nan
+    crops_path = tmp_path / "bad.npz"
+    np.savez(crops_path, crops=crops)
+    with pytest.raises(ValueError, match=r"bad\.npz: crops 0 to 9 hold 1 NaN"):
+        import_crops(crops_path, meta_path, project_dir=tmp_path / "project")

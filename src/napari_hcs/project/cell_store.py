@@ -26,6 +26,7 @@ import pandas as pd
 import zarr
 
 from ..io.atomic import write_json_atomic, write_parquet_atomic
+from ..vocabulary import CROP_INDEX, EMBEDDING_PREFIX, FEATURE_PREFIX
 
 __all__ = [
     "CROP_INDEX",
@@ -34,12 +35,6 @@ __all__ = [
     "site_key",
 ]
 
-#: Column that ties a table row to its crop in ``crops.zarr``.
-CROP_INDEX = "crop_index"
-#: Prefix of classical feature columns.
-FEATURE_PREFIX = "feat_"
-#: Prefix of embedding columns.
-EMBEDDING_PREFIX = "emb_"
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -82,10 +77,14 @@ class CellStore:
     Examples
     --------
     >>> store = CellStore.create(tmp_path, channels=["DNA", "actin"], crop_size=32)
-    >>> key = site_key("B04", 0, 0)
-    >>> store.append_site(key, rows, crops)       # rows: DataFrame, crops: (n, 2, 32, 32)
+    >>> rows = pd.DataFrame({"well": ["B04", "B04"], "label": [1, 2]})
+    >>> crops = np.ones((2, 2, 32, 32), dtype=np.float32)
+    >>> written = store.append_site(site_key("B04", 0, 0), rows, crops)
     >>> table = store.table()                     # one row per cell, with crop_index
-    >>> store.crops[table.crop_index.to_numpy()]  # matching crops
+    >>> table[["well", "label", "crop_index"]].to_numpy().tolist()
+    [['B04', 1, 0], ['B04', 2, 1]]
+    >>> store.crops[table.crop_index.to_numpy()].shape   # the matching crops
+    (2, 2, 32, 32)
     """
 
     META = "cells.json"

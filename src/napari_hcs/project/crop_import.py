@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 
 from .cell_store import CROP_INDEX, CellStore
+from ..cancel import check_cancel
 from ..features import crop_features
+from ..finite import require_finite
 from ..plate import PlateError, normalize_well_name
 from .folder import Project
 
@@ -227,18 +229,13 @@ def import_crops(
         crop_size=crop_size,
         chunk_size=chunk_size,
     )
-    is_cancelled = cancel.is_set if isinstance(cancel, threading.Event) else cancel
     done_cells, done_features = store.done_sites(), store.done_feature_sites()
     for number, start in enumerate(range(0, n_crops, chunk_size)):
-        if is_cancelled is not None and is_cancelled():
-            raise InterruptedError(f"Import cancelled after {start} of {n_crops} crops; re-run to resume.")
+        check_cancel(cancel, f"Import cancelled after {start} of {n_crops} crops; re-run to resume.")
         key = f"import_{number:05d}"
         stop = min(start + chunk_size, n_crops)
         chunk = np.asarray(crops[start:stop])
-        if np.issubdtype(chunk.dtype, np.floating) and not np.isfinite(chunk).all():
-            raise ValueError(
-                f"{crops_path}: crops {start} to {stop - 1} hold NaN or infinite pixels; expected finite values."
-            )
+        require_finite(chunk, what=f"{crops_path}: crops {start} to {stop - 1}")
         if key in done_cells:
             crop_index = pd.read_parquet(store.folder / "cells" / f"{key}.parquet", columns=[CROP_INDEX])
         else:

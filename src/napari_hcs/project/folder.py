@@ -80,9 +80,11 @@ class Project:
     Examples
     --------
     >>> project = Project(tmp_path / "screen.napari-hcs")
-    >>> project.apply_annotations(plate)     # restore saved well annotations
     >>> plate.annotate("B04", class_="treated")
-    >>> project.save_annotations(plate)
+    >>> project.save_annotations(plate).name
+    'layout.csv'
+    >>> project.apply_annotations(plate).well_annotations("B04")["class"]   # as saved
+    'treated'
     """
 
     def __init__(self, folder: str | os.PathLike):

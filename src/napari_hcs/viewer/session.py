@@ -24,6 +24,7 @@ Site(well='B02', field=0, timepoint=1)
 >>> shown
 [Site(well='B02', field=0, timepoint=1)]
 >>> session.add_class("stimulated")
+{'name': 'stimulated', 'color': '#e69f00'}
 >>> session.label_wells(["B04"], "stimulated")
 >>> plate.well_annotations("B04")["class"]
 'stimulated'
@@ -163,6 +164,7 @@ class Session:
     def request_well(self, well: str, site_index: int | None = None) -> Site:
         """Ask for a site of a well: ``site_index``, else the current field and timepoint."""
         self._require_plate("showing a well")
+        well = self.plate.site(well).well  # PlateError naming the wells when unknown
         index = self.site_index_in(well) if site_index is None else site_index
         site = self.plate.site(well, index)
         self.request_site(site)
