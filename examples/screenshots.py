@@ -18,7 +18,7 @@ import napari
 import numpy as np
 from qtpy.QtWidgets import QApplication
 
-from napari_hcs.widgets.segmentation_widget import PipelineWidget
+from napari_hcs.widgets.segmentation_widget import SegmentationWidget
 from napari_hcs.widgets.plate_widget import PlateWidget
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,12 +68,14 @@ def main() -> None:
         wait_until(lambda: not plate_widget.is_loading)
         save(viewer, images / "plate_widget.png")
 
-        pipeline = PipelineWidget(viewer)
-        viewer.window.add_dock_widget(pipeline, name="Segment and crop cells", area="right")
         finished = []
+        pipeline = SegmentationWidget(viewer)  # previews the site the image layers show
         pipeline.preview_finished.connect(finished.append)
-        pipeline.preview()
+        viewer.window.add_dock_widget(pipeline, name="Segment and crop cells", area="right")
         wait_until(lambda: finished, timeout=120)
+        assert finished[-1].site == plate_widget.shown_site
+        print(f"dock heights: plate map {plate_widget.sizeHint().height()} px, "
+              f"segmentation {pipeline.sizeHint().height()} px")
         for name in ("nuclei", "cells"):
             layer = viewer.layers[name]
             layer.contour = 2

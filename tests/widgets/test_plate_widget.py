@@ -195,7 +195,7 @@ def test_labelling_wells_persists_in_the_project(scportrait_widget, qtbot, scpor
     widget.add_class("Stimulated")
     widget.select_class("Stimulated")
     qtbot.mouseClick(widget.plate_map, Qt.MouseButton.LeftButton, pos=_center(widget.plate_map, "B04"))
-    assert widget.plate.well_annotations("B04") == {"class": "Stimulated"}
+    assert widget.plate.well_annotations("B04")["class"] == "Stimulated"
     saved = pd.read_csv(tmp_path / "project" / "layout.csv", index_col="well")
     assert saved.loc["B04", "class"] == "Stimulated"
     widget.select_class("Unstimulated")

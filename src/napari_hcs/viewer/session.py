@@ -51,6 +51,8 @@ class Session:
     -------
     plate_changed(Plate)
         Another plate is open (its project is open too).
+    project_changed(Project)
+        Annotations and classes are kept in another project folder from now on.
     site_requested(Site)
         The user asked to see a site; its pixels are not shown yet.
     site_shown(Site)
@@ -66,6 +68,7 @@ class Session:
     """
 
     plate_changed = Signal(object)
+    project_changed = Signal(object)
     site_requested = Signal(object)
     site_shown = Signal(object)
     annotations_changed = Signal(object)
@@ -151,6 +154,7 @@ class Session:
         self.selected_class = None
         self._save_classes()
         self._save_annotations()
+        self.project_changed.emit(project)
 
     # -- sites ------------------------------------------------------------------
     def request_site(self, site: Site) -> None:

@@ -100,6 +100,7 @@ class PlateWidget(QWidget):
         session.annotations_changed.connect(self._on_annotations_changed)
         session.classes_changed.connect(self._on_annotations_changed)
         session.message.connect(self._set_status)
+        session.project_changed.connect(self._on_project_changed)
         if session.plate is not None:
             self._on_plate_changed(session.plate)
             if session.shown_site is not None:
@@ -227,7 +228,6 @@ class PlateWidget(QWidget):
     def set_project_dir(self, folder: str | os.PathLike) -> None:
         """Keep the annotations and classes in another project folder from now on."""
         self.session.set_project_dir(folder)
-        self.project_label.setText(f"Project: {self.session.project.folder}")
 
     def show_well(self, well: str, site_index: int = 0) -> None:
         """Make a site of a well current and load it into the viewer (in the background).
@@ -329,11 +329,14 @@ class PlateWidget(QWidget):
     def _on_plate_changed(self, plate: Plate) -> None:
         self._anchor = None
         self.path_edit.setText(plate.source or "")
-        self.project_label.setText(f"Project: {self.session.project.folder}")
+        self._on_project_changed(self.session.project)
         self.plate_map.set_layout(plate.n_rows, plate.n_columns, plate.wells)
         self.info_label.setText(_plate_summary(plate))
         self._on_annotations_changed()
         self.plate_changed.emit(plate)
+
+    def _on_project_changed(self, project: Project) -> None:
+        self.project_label.setText(f"Project: {project.folder}")
 
     def _on_site_requested(self, site: Site) -> None:
         self.plate_map.set_current_well(site.well)

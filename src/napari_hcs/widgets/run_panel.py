@@ -98,9 +98,8 @@ class RunPanel(QGroupBox):
         form.addRow(self.progress)
 
     def set_project_dir(self, folder: str | Path) -> None:
-        """Propose a project folder (kept when the user already typed one)."""
-        if not self.project.text():
-            self.project.setText(str(folder))
+        """Set the project folder the run writes into (the session's project by default)."""
+        self.project.setText(str(folder))
 
     def set_wells(self, wells: list[str]) -> None:
         """List the wells that can be selected."""

@@ -21,7 +21,6 @@ from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..plate import Plate, Site
-from ..project import default_project_dir
 from ..segmentation import SegmentationParams
 from ..viewer.layers import labels_layer_data, put_layer_data
 from ..vocabulary import AUTOMATIC_THRESHOLDS, CELL_DYES, LABEL_NAMES, NUCLEAR_DYES, guess_channel
@@ -92,6 +91,7 @@ class SegmentationWidget(QWidget):
         self._build()
         self.session.plate_changed.connect(self._on_plate_changed)
         self.session.site_shown.connect(self._on_site_shown)
+        self.session.project_changed.connect(self._on_project_changed)
         if self.session.plate is not None:
             self._on_plate_changed(self.session.plate)
             if self.session.shown_site is not None:
@@ -151,10 +151,12 @@ class SegmentationWidget(QWidget):
             form.cell_channel.choices = [(NO_CHANNEL, None), *((c, c) for c in plate.channels)]
             cell = guess_channel(plate.channels, CELL_DYES, default=None)
             form.cell_channel.value = None if cell is None else plate.channels[cell]
-        if plate.source:
-            self.run_panel.set_project_dir(default_project_dir(plate))
+        self.run_panel.set_project_dir(self.session.project.folder)
         self.run_panel.set_wells(plate.wells)
         self.status.setText(f"Plate {plate.name}: {plate.n_sites()} sites, channels {', '.join(plate.channels)}.")
+
+    def _on_project_changed(self, project) -> None:
+        self.run_panel.set_project_dir(project.folder)
 
     def _on_site_shown(self, site: Site) -> None:
         with self.form.site.changed.blocked():
