@@ -40,7 +40,7 @@ def _feature_count(store) -> int:
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from ..project.cell_store import feature_columns
+    from ..project import feature_columns
 
     parts = sorted((store.folder / "features").glob("*.parquet"))
     if not parts:
