@@ -1,6 +1,6 @@
 """Accuracy of the default nuclei segmentation on real images with ground truth.
 
-Runs :func:`napari_hcs.segmentation.segment.segment_nuclei` with its DEFAULT settings and prints
+Runs :func:`napari_hcs.segmentation.segment_nuclei` with its DEFAULT settings and prints
 
 * Data Science Bowl 2018 (80 fluorescence images): F1 at IoU 0.5 (pooled over all
   nuclei, and the mean of per-image F1) and the DSB score (mean over images of the
@@ -35,7 +35,7 @@ import numpy as np
 import tifffile
 
 from napari_hcs.crops import cell_centroids, extract_crops
-from napari_hcs.segmentation.segment import (
+from napari_hcs.segmentation import (
     SegmentationParams,
     average_precision,
     foreground_iou,
