@@ -7,7 +7,9 @@ import sys
 import warnings
 from pathlib import Path
 
-METHOD_NAMES = ("random_forest", "lda", "svm")
+from ..vocabulary import BASELINE_METHODS
+from ._split_options import add_split_arguments, split_from_arguments
+
 RESULT_FILE = "baseline.json"
 
 
@@ -23,118 +25,59 @@ def register(subparsers) -> None:
     parser.add_argument("--project", required=True, help="project folder (with features computed)")
     parser.add_argument("--label-column", required=True, help="cell-table column holding the class")
     parser.add_argument(
-        "--split-column",
-        help="column holding a predefined split (train/val/test); without val, val wells are "
-        "carved from train",
-    )
-    parser.add_argument(
-        "--holdout",
-        metavar="COLUMN=VALUE[,VALUE]",
-        help="test on the cells whose COLUMN is one of the values (e.g. plate=Week4_27821), "
-        "train on the others",
-    )
-    parser.add_argument(
         "--methods",
-        default=",".join(METHOD_NAMES),
-        help=f"comma-separated methods among {', '.join(METHOD_NAMES)} (default: all)",
+        default=",".join(BASELINE_METHODS),
+        help=f"comma-separated methods among {', '.join(BASELINE_METHODS)} (default: all)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and the models")
-    parser.add_argument("--val-fraction", type=float, default=0.2, help="fraction of wells for val")
-    parser.add_argument(
-        "--test-fraction", type=float, default=0.0,
-        help="fraction of wells for test when no split is given (default 0: evaluate on val)",
-    )
-    parser.add_argument(
-        "--group-column", default="well",
-        help="what is held out whole: well (default) or plate, or another column",
-    )
     parser.add_argument(
         "--corr-threshold", type=float, default=0.95,
         help="drop a feature whose |correlation| with an earlier one exceeds this (default 0.95)",
     )
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel jobs of the random forest")
+    add_split_arguments(parser, test_fraction=0.0)
     parser.set_defaults(func=run_baseline)
 
 
 def _parse_methods(text: str) -> list[str]:
     methods = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHOD_NAMES]
+    unknown = [m for m in methods if m not in BASELINE_METHODS]
     if unknown or not methods:
         raise ValueError(
             f"--methods {text!r}: unknown method(s) {', '.join(unknown) or '(none given)'}; "
-            f"choose among {', '.join(METHOD_NAMES)}."
+            f"choose among {', '.join(BASELINE_METHODS)}."
         )
     return methods
 
 
-def _parse_holdout(text: str) -> tuple[str, list[str]]:
-    column, sep, values = text.partition("=")
-    if not sep or not column.strip() or not values.strip():
-        raise ValueError(
-            f"--holdout {text!r}: expected COLUMN=VALUE[,VALUE], e.g. plate=Week4_27821."
-        )
-    return column.strip(), [v.strip() for v in values.split(",") if v.strip()]
-
-
-def _split(table, args):
-    from ..learn.splits import holdout_split, split_by_well
-
-    split_column = args.split_column
-    if args.holdout:
-        if split_column:
-            raise ValueError("Give either --split-column or --holdout, not both.")
-        column, values = _parse_holdout(args.holdout)
-        split_column = "_holdout_split"
-        table = table.assign(**{split_column: holdout_split(table, column, values)})
-    return split_by_well(
-        table,
-        args.label_column,
-        split_column=split_column,
-        val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction,
-        group_column=args.group_column,
-        seed=args.seed,
-    )
-
-
-def run_baseline(args) -> int:
+def _split_and_score(table, args, methods):
+    """Split the table, print the split summary, run the baselines; return both."""
     from tqdm import tqdm
 
-    from ..learn.baselines import run_baselines
-    from ..learn.metrics import format_table, metrics_table, save_confusion_matrix_png, save_metrics
-    from ..project.folder import Project
-    from ..learn.splits import split_summary
+    from ..learn import run_baselines, split_summary
 
-    folder = Path(args.project)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"Project folder {folder} does not exist.")
-    methods = _parse_methods(args.methods)
-    table = Project(folder).cell_table()
+    split = split_from_arguments(table, args, args.label_column)
+    summary = split_summary(table, split, args.label_column, group_column=args.group_column)
+    print("Split (cells / wells held out whole):", file=sys.stderr)
+    print(summary.to_string(), file=sys.stderr)
+    with tqdm(total=len(methods), desc="baselines", unit="method", file=sys.stderr) as bar:
+        results = run_baselines(
+            table,
+            args.label_column,
+            split,
+            methods=methods,
+            seed=args.seed,
+            n_jobs=args.n_jobs,
+            group_column=args.group_column,
+            corr_threshold=args.corr_threshold,
+            progress=lambda done, total: bar.update(done - bar.n),
+        )
+    return summary, results
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        split = _split(table, args)
-        summary = split_summary(table, split, args.label_column, group_column=args.group_column)
-        print("Split (cells / wells held out whole):", file=sys.stderr)
-        print(summary.to_string(), file=sys.stderr)
-        with tqdm(total=len(methods), desc="baselines", unit="method", file=sys.stderr) as bar:
-            results = run_baselines(
-                table,
-                args.label_column,
-                split,
-                methods=methods,
-                seed=args.seed,
-                n_jobs=args.n_jobs,
-                group_column=args.group_column,
-                corr_threshold=args.corr_threshold,
-                progress=lambda done, total: bar.update(done - bar.n),
-            )
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
 
-    evaluated_on = next(iter(results.values()))["evaluated_on"]
-    print(f"Scores on the {evaluated_on} cells:")
-    print(format_table(metrics_table(results)))
+def _save(folder: Path, args, summary, results: dict, evaluated_on: str) -> None:
+    from ..learn import save_confusion_matrix_png, save_metrics
+
     for method, result in results.items():
         png = folder / f"baseline_confusion_{method}.png"
         save_confusion_matrix_png(result["test"], png, title=f"{method} ({evaluated_on})")
@@ -154,6 +97,27 @@ def run_baseline(args) -> int:
         },
         folder / RESULT_FILE,
     )
+
+
+def run_baseline(args) -> int:
+    from ..learn import format_table, metrics_table
+    from ..project.folder import Project
+
+    folder = Path(args.project)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Project folder {folder} does not exist.")
+    methods = _parse_methods(args.methods)
+    table = Project(folder).cell_table()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        summary, results = _split_and_score(table, args, methods)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+
+    evaluated_on = next(iter(results.values()))["evaluated_on"]
+    print(f"Scores on the {evaluated_on} cells:")
+    print(format_table(metrics_table(results)))
+    _save(folder, args, summary, results, evaluated_on)
     print(f"Saved {folder / RESULT_FILE} and baseline_confusion_*.png", file=sys.stderr)
     print(json.dumps({method: result["test"] for method, result in results.items()}))
     return 0

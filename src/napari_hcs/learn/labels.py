@@ -28,7 +28,15 @@ import pandas as pd
 
 from ..vocabulary import SPLIT_NAMES
 
-__all__ = ["LabelError", "LabelledCells", "UNUSED", "check_labels", "check_split", "is_missing"]
+__all__ = [
+    "LabelError",
+    "LabelledCells",
+    "UNUSED",
+    "check_labels",
+    "check_split",
+    "is_missing",
+    "label_values",
+]
 
 #: Split value of rows that take no part (missing label or unassigned).
 UNUSED = ""
@@ -78,6 +86,37 @@ def is_missing(values: pd.Series) -> pd.Series:
     return values.isna() | (values.astype(str).str.strip() == "")
 
 
+def label_values(table: pd.DataFrame, label_column: str | None) -> tuple[pd.Series, pd.Series]:
+    """Return each row's label as stripped text, and whether the row has a label.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The cell table.
+    label_column : str or None
+        Column of each cell's class; None for label-free learning (every row is
+        ``"cells"`` and labelled).
+
+    Raises
+    ------
+    LabelError
+        When the label column is not in the table (the message lists the columns).
+
+    Examples
+    --------
+    >>> labels, labelled = label_values(pd.DataFrame({"moa": [" DMSO", ""]}), "moa")
+    >>> labels.tolist(), labelled.tolist()
+    (['DMSO', ''], [True, False])
+    """
+    if label_column is None:
+        return pd.Series("cells", index=table.index), pd.Series(True, index=table.index)
+    if label_column not in table.columns:
+        raise LabelError(
+            f"Label column {label_column!r} is not in the cell table; columns are: {_columns(table)}."
+        )
+    return table[label_column].astype(str).str.strip(), ~is_missing(table[label_column])
+
+
 def check_split(table: pd.DataFrame, split) -> pd.Series:
     """Return the split as lower-case text on the table's index, or raise LabelError.
 
@@ -90,12 +129,13 @@ def check_split(table: pd.DataFrame, split) -> pd.Series:
         such a column. A Series with the same row labels in another order is
         aligned by label; otherwise values are taken row by row.
     """
+    holder = "The split"
     if isinstance(split, str):
         if split not in table.columns:
             raise LabelError(
                 f"Split column {split!r} is not in the cell table; columns are: {_columns(table)}."
             )
-        split = table[split]
+        holder, split = f"Split column {split!r}", table[split]
     split = split if isinstance(split, pd.Series) else pd.Series(np.asarray(split, dtype=object))
     if len(split) != len(table):
         raise LabelError(f"The split has {len(split)} rows but the cell table has {len(table)}.")
@@ -106,7 +146,7 @@ def check_split(table: pd.DataFrame, split) -> pd.Series:
     unknown = sorted(set(split.unique()) - set(SPLIT_NAMES) - {UNUSED})
     if unknown:
         raise LabelError(
-            f"The split holds {', '.join(map(repr, unknown))}; expected train, val, test or empty."
+            f"{holder} holds {', '.join(map(repr, unknown))}; expected train, val, test or empty."
         )
     return split
 
@@ -134,16 +174,7 @@ def check_labels(table: pd.DataFrame, label_column: str | None, split, *, min_cl
         cells (naming its cells and where they are).
     """
     split = check_split(table, split)
-    if label_column is None:
-        labels = pd.Series("cells", index=table.index)
-        labelled = pd.Series(True, index=table.index)
-    else:
-        if label_column not in table.columns:
-            raise LabelError(
-                f"Label column {label_column!r} is not in the cell table; columns are: {_columns(table)}."
-            )
-        labelled = ~is_missing(table[label_column])
-        labels = table[label_column].astype(str).str.strip()
+    labels, labelled = label_values(table, label_column)
     used = labelled & (split != UNUSED)
     if not (used & (split == "train")).any():
         raise LabelError(

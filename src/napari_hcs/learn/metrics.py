@@ -1,31 +1,21 @@
-"""Classification metrics, their files and the comparison tables of methods.
+"""Classification metrics in a fixed class order, as plain Python types.
 
-Every metric is computed from the confusion matrix in a fixed class order, and
-returned as plain Python types so that it can be written to JSON as is.
+The numbers come from :mod:`sklearn.metrics`; this module fixes the class
+order, refuses labels outside the classes, and returns types that
+:func:`json.dumps` writes as they are.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-from typing import Mapping, Sequence
+import warnings
+from typing import Sequence
 
 import numpy as np
-import pandas as pd
 
-from ..io.atomic import write_text_atomic
-
-__all__ = [
-    "classification_metrics",
-    "format_table",
-    "metrics_table",
-    "save_confusion_matrix_png",
-    "save_metrics",
-]
+__all__ = ["classification_metrics"]
 
 
-def _check_known(values: np.ndarray, classes: list[str], what: str) -> None:
+def _check_known(values: np.ndarray, classes: list, what: str) -> None:
     unknown = sorted(set(values.tolist()) - set(classes), key=str)
     if unknown:
         raise ValueError(
@@ -34,8 +24,22 @@ def _check_known(values: np.ndarray, classes: list[str], what: str) -> None:
         )
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    return float(numerator / denominator) if denominator else 0.0
+def _checked(y_true, y_pred, classes: Sequence) -> tuple[np.ndarray, np.ndarray, list]:
+    classes = [c.item() if isinstance(c, np.generic) else c for c in classes]
+    if len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be distinct; got {classes}.")
+    y_true = np.asarray(y_true, dtype=object)
+    y_pred = np.asarray(y_pred, dtype=object)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(
+            f"y_true and y_pred must be 1-D and of the same length; got shapes "
+            f"{y_true.shape} and {y_pred.shape}."
+        )
+    if len(y_true) == 0:
+        raise ValueError("No samples to evaluate (y_true is empty).")
+    _check_known(y_true, classes, "y_true")
+    _check_known(y_pred, classes, "y_pred")
+    return y_true, y_pred, classes
 
 
 def classification_metrics(y_true, y_pred, classes: Sequence) -> dict:
@@ -68,200 +72,41 @@ def classification_metrics(y_true, y_pred, classes: Sequence) -> dict:
     >>> m = classification_metrics(["a", "b", "b"], ["a", "b", "a"], ["a", "b"])
     >>> m["accuracy"], m["confusion_matrix"]
     (0.6666666666666666, [[1, 0], [1, 1]])
+    >>> m["per_class"]["b"]
+    {'precision': 1.0, 'recall': 0.5, 'f1': 0.6666666666666666, 'support': 2}
     """
-    classes = [c.item() if isinstance(c, np.generic) else c for c in classes]
-    if len(set(classes)) != len(classes):
-        raise ValueError(f"classes must be distinct; got {classes}.")
-    y_true = np.asarray(y_true, dtype=object)
-    y_pred = np.asarray(y_pred, dtype=object)
-    if y_true.shape != y_pred.shape or y_true.ndim != 1:
-        raise ValueError(
-            f"y_true and y_pred must be 1-D and of the same length; got shapes "
-            f"{y_true.shape} and {y_pred.shape}."
-        )
-    if len(y_true) == 0:
-        raise ValueError("No samples to evaluate (y_true is empty).")
-    _check_known(y_true, classes, "y_true")
-    _check_known(y_pred, classes, "y_pred")
+    from sklearn import metrics
 
+    y_true, y_pred, classes = _checked(y_true, y_pred, classes)
+    # Class positions, so that scikit-learn sees one label type whatever the names are.
     position = {c: i for i, c in enumerate(classes)}
-    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    np.add.at(matrix, ([position[v] for v in y_true], [position[v] for v in y_pred]), 1)
-    support = matrix.sum(axis=1)
-    predicted = matrix.sum(axis=0)
-    hits = np.diag(matrix)
-
-    per_class = {}
-    for i, cls in enumerate(classes):
-        precision = _ratio(hits[i], predicted[i])
-        recall = _ratio(hits[i], support[i])
-        per_class[str(cls)] = {
-            "precision": precision,
-            "recall": recall,
-            "f1": _ratio(2 * precision * recall, precision + recall),
+    y_true = np.array([position[v] for v in y_true])
+    y_pred = np.array([position[v] for v in y_pred])
+    labels = list(range(len(classes)))
+    matrix = metrics.confusion_matrix(y_true, y_pred, labels=labels)
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    present = [i for i in labels if support[i] > 0]
+    with warnings.catch_warnings():
+        # Predicted classes absent from y_true are left out of the mean recall, as intended.
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        balanced = metrics.balanced_accuracy_score(y_true, y_pred)
+    per_class = {
+        str(cls): {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
             "support": int(support[i]),
         }
-    present = [str(c) for i, c in enumerate(classes) if support[i] > 0]
+        for i, cls in enumerate(classes)
+    }
     return {
-        "accuracy": _ratio(hits.sum(), matrix.sum()),
-        "balanced_accuracy": float(np.mean([per_class[c]["recall"] for c in present])),
-        "macro_f1": float(np.mean([per_class[c]["f1"] for c in present])),
+        "accuracy": float(metrics.accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(balanced),
+        "macro_f1": float(metrics.f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
         "per_class": per_class,
         "confusion_matrix": matrix.tolist(),
         "classes": [str(c) for c in classes],
         "n": int(matrix.sum()),
     }
-
-
-def save_metrics(metrics: Mapping, path_json: str | os.PathLike) -> Path:
-    """Write metrics (or any JSON-ready dict) to a JSON file, atomically.
-
-    Returns
-    -------
-    Path
-        The file written.
-    """
-    path = Path(path_json)
-    write_text_atomic(json.dumps(metrics, indent=2, default=_json_default) + "\n", path)
-    return path
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def save_confusion_matrix_png(
-    metrics: Mapping, path: str | os.PathLike, *, title: str | None = None
-) -> Path:
-    """Draw the confusion matrix of ``metrics`` to a PNG file.
-
-    Each cell shows the count; its colour is the fraction of the true class
-    (row-normalised), so that small classes stay readable.
-
-    Parameters
-    ----------
-    metrics : dict
-        Output of :func:`classification_metrics`.
-    path : path
-        PNG file to write.
-    title : str, optional
-        First line of the figure title (e.g. the method); the accuracy, balanced
-        accuracy and number of samples always follow.
-
-    Returns
-    -------
-    Path
-        The file written.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    counts = np.asarray(metrics["confusion_matrix"], dtype=float)
-    classes = list(metrics["classes"])
-    totals = counts.sum(axis=1, keepdims=True)
-    fractions = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-
-    size = 2.5 + 0.6 * len(classes)
-    figure = Figure(figsize=(size + 1.2, size))
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    image = axes.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
-    for (row, col), count in np.ndenumerate(counts):
-        colour = "white" if fractions[row, col] > 0.5 else "black"
-        axes.text(col, row, f"{int(count)}", ha="center", va="center", color=colour)
-    axes.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    axes.set_yticks(range(len(classes)), classes)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    scores = (
-        f"accuracy {metrics['accuracy']:.3f}, balanced {metrics['balanced_accuracy']:.3f}"
-        f" (n={metrics['n']})"
-    )
-    axes.set_title(f"{title}\n{scores}" if title else scores, fontsize=10)
-    figure.colorbar(image, ax=axes, label="fraction of true class")
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    return path
-
-
-def _metrics_of(name: str, result: Mapping) -> Mapping:
-    if "per_class" in result:
-        return result
-    if isinstance(result.get("test"), Mapping):
-        return result["test"]
-    raise ValueError(
-        f"Result {name!r} holds neither metrics (from classification_metrics) nor a "
-        "'test' entry with them."
-    )
-
-
-def metrics_table(results: Mapping[str, Mapping]) -> pd.DataFrame:
-    """Return the comparison table of several methods.
-
-    Parameters
-    ----------
-    results : dict
-        ``{method: metrics}``, metrics from :func:`classification_metrics`, or
-        ``{method: {"test": metrics, ...}}`` as returned by
-        :func:`napari_hcs.learn.baselines.run_baselines`.
-
-    Returns
-    -------
-    DataFrame
-        One row per method; columns ``accuracy``, ``balanced accuracy`` and
-        ``F1 <class>`` for every class (in the order first met), and ``n``.
-    """
-    rows = {}
-    classes: list[str] = []
-    for name, result in results.items():
-        metrics = _metrics_of(name, result)
-        row = {
-            "accuracy": metrics["accuracy"],
-            "balanced accuracy": metrics["balanced_accuracy"],
-        }
-        for cls in metrics["classes"]:
-            if cls not in classes:
-                classes.append(cls)
-            row[f"F1 {cls}"] = metrics["per_class"][cls]["f1"]
-        row["n"] = metrics["n"]
-        rows[name] = row
-    columns = ["accuracy", "balanced accuracy"] + [f"F1 {c}" for c in classes] + ["n"]
-    table = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=columns)
-    table.index.name = "method"
-    return table
-
-
-def format_table(df: pd.DataFrame, *, digits: int = 3) -> str:
-    """Format a table (e.g. from :func:`metrics_table`) as a Markdown pipe table.
-
-    Floats get ``digits`` decimals; missing values print as ``-``.
-    """
-
-    def cell(value) -> str:
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            return "-"
-        if isinstance(value, (float, np.floating)):
-            return f"{value:.{digits}f}"
-        return str(value)
-
-    header = [df.index.name or ""] + [str(c) for c in df.columns]
-    body = [
-        [str(index)] + [cell(v) for v in row]
-        for index, row in zip(df.index, df.itertuples(index=False))
-    ]
-    widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        padded = [cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "|" + "|".join(
-        "-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)
-    ) + "|"
-    return "\n".join([line(header), rule] + [line(r) for r in body])

@@ -1,87 +1,35 @@
 """Train / validation / test splits that do not leak between wells.
 
-Cells of one well share their culture, their staining and their imaging, so a
-classifier that has seen some cells of a well recognises its neighbours for
-reasons unrelated to the phenotype. Every split here therefore holds out whole
-wells (or whole plates, for batch effects): the cells of one group are never on
-both sides of a split.
+Every split here holds out whole groups (wells, or plates for batch effects; see
+:mod:`napari_hcs.learn.groups`): the cells of one group are never on both sides.
+Split values are ``"train"``, ``"val"`` and ``"test"``; ``""``
+(:data:`~napari_hcs.learn.labels.UNUSED`) marks rows that take no part (missing
+label, or left unassigned in a given split column). :func:`build_split` is the
+one entry point of the command line and the learners: a given split column, a
+held-out plate or well, or a split stratified by class.
 
-Split values are ``"train"``, ``"val"`` and ``"test"``; ``""`` marks rows that
-take no part (missing label, or left unassigned in a given split column).
+Examples
+--------
+>>> table = pd.DataFrame({"plate": ["P1"] * 6 + ["P2"] * 6,
+...                       "well": ["B02", "B02", "B03", "B03", "B04", "B04"] * 2,
+...                       "moa": ["DMSO", "DMSO", "taxol", "taxol", "taxol", "taxol"] * 2})
+>>> split = build_split(table, label_column="moa", holdout="plate=P2", val_fraction=0)
+>>> split.groupby(table["plate"]).unique().map(list).to_dict()
+{'P1': ['train'], 'P2': ['test']}
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = [
-    "SPLIT_VALUES",
-    "UNUSED",
-    "group_labels",
-    "holdout_split",
-    "split_by_well",
-    "split_summary",
-]
+from .groups import group_labels, group_name, require_columns
+from .labels import UNUSED, check_split, label_values
 
-#: The values a split may take, besides :data:`UNUSED`.
-SPLIT_VALUES = ("train", "val", "test")
-#: Split value of rows that take no part (missing label or unassigned).
-UNUSED = ""
-
-
-def _require_columns(table: pd.DataFrame, *columns: str) -> None:
-    for column in columns:
-        if column not in table.columns:
-            raise KeyError(
-                f"Column {column!r} is not in the cell table; columns are: "
-                f"{', '.join(map(str, table.columns))}."
-            )
-
-
-def _missing_labels(labels: pd.Series) -> pd.Series:
-    return labels.isna() | (labels.astype(str).str.strip() == "")
-
-
-def group_labels(table: pd.DataFrame, group_column: str = "well") -> pd.Series:
-    """Return the group of each row that a split must keep together.
-
-    Wells are named per plate (``B02`` exists on every plate), so when
-    ``group_column`` is ``"well"`` and the table has a ``plate`` column with more
-    than one plate, the group is ``"<plate>/<well>"``.
-
-    Parameters
-    ----------
-    table : DataFrame
-        Cell table.
-    group_column : str
-        Column naming the group (``"well"``, ``"plate"``, ...).
-
-    Returns
-    -------
-    Series of str
-        Group name of each row, index aligned with ``table``.
-
-    Raises
-    ------
-    KeyError
-        If ``group_column`` is not in the table (the message lists the columns).
-    ValueError
-        If some rows have no group.
-    """
-    _require_columns(table, group_column)
-    groups = table[group_column]
-    if groups.isna().any():
-        raise ValueError(
-            f"{int(groups.isna().sum())} row(s) have no {group_column!r}; every cell "
-            "needs one to be split without leakage."
-        )
-    groups = groups.astype(str)
-    if group_column == "well" and "plate" in table.columns and table["plate"].nunique() > 1:
-        groups = table["plate"].astype(str) + "/" + groups
-    return groups.rename("group")
+__all__ = ["build_split", "holdout_split", "parse_holdout", "split_by_well", "split_summary"]
 
 
 def _dominant_class(labels: pd.Series, groups: pd.Series) -> pd.Series:
@@ -112,7 +60,7 @@ def _assign_groups(
     val_fraction: float,
     test_fraction: float,
     rng: np.random.Generator,
-    group_name: str,
+    group_word: str,
     held_out: str,
 ) -> dict[str, str]:
     """Assign each group to train/val/test, stratified by its dominant class."""
@@ -122,8 +70,8 @@ def _assign_groups(
         members = [members[i] for i in rng.permutation(len(members))]
         if len(members) == 1:
             warnings.warn(
-                f"Class {cls!r} has a single {group_name} ({members[0]}): it cannot be held "
-                f"out by {group_name}, so all its cells go to train and it has no {held_out} "
+                f"Class {cls!r} has a single {group_word} ({members[0]}): it cannot be held "
+                f"out by {group_word}, so all its cells go to train and it has no {held_out} "
                 "cells.",
                 UserWarning,
                 stacklevel=3,
@@ -131,7 +79,7 @@ def _assign_groups(
         n_val, n_test = _held_out_counts(len(members), val_fraction, test_fraction)
         if test_fraction > 0 and n_test == 0 and len(members) > 1:
             warnings.warn(
-                f"Class {cls!r} has only {len(members)} {group_name}s: none is left to hold "
+                f"Class {cls!r} has only {len(members)} {group_word}s: none is left to hold "
                 "out for test, so the class is not tested.",
                 UserWarning,
                 stacklevel=3,
@@ -146,43 +94,38 @@ def _assign_groups(
     return assignment
 
 
-def _validated_split(table: pd.DataFrame, split_column: str) -> pd.Series:
-    _require_columns(table, split_column)
-    raw = table[split_column]
-    missing = _missing_labels(raw)
-    split = raw.astype(str).str.strip().str.lower().where(~missing, UNUSED)
-    bad = sorted(set(split.unique()) - set(SPLIT_VALUES) - {UNUSED})
-    if bad:
-        raise ValueError(
-            f"Split column {split_column!r} holds {', '.join(map(repr, bad))}; "
-            f"expected only {', '.join(map(repr, SPLIT_VALUES))} (or empty for unused rows). "
-            "To hold out a plate or a well, see napari_hcs.learn.splits.holdout_split."
-        )
-    return split
-
-
-def _warn_leaks(split: pd.Series, groups: pd.Series, split_column: str) -> None:
+def _warn_leaks(split: pd.Series, groups: pd.Series, holder: str) -> None:
     used = split != UNUSED
     sides = split[used].groupby(groups[used]).nunique()
     leaking = sorted(sides.index[sides > 1])
     if leaking:
         shown = ", ".join(leaking[:10]) + (" ..." if len(leaking) > 10 else "")
         warnings.warn(
-            f"Split column {split_column!r} puts cells of {len(leaking)} group(s) on both "
+            f"{holder} puts cells of {len(leaking)} group(s) on both "
             f"sides of the split ({shown}); scores on such a split are optimistic.",
             UserWarning,
             stacklevel=3,
         )
 
 
+def _check_fractions(val_fraction: float, test_fraction: float) -> None:
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0 <= value < 1:
+            raise ValueError(f"{name} must be in [0, 1); got {value}.")
+    if val_fraction + test_fraction >= 1:
+        raise ValueError(
+            f"val_fraction + test_fraction must be below 1; got {val_fraction + test_fraction}."
+        )
+
+
 def split_by_well(
     table: pd.DataFrame,
-    label_column: str,
+    label_column: str | None,
     *,
-    split_column: str | None = None,
+    split_column: str | pd.Series | None = None,
     val_fraction: float = 0.2,
     test_fraction: float = 0.0,
-    group_column: str = "well",
+    group_column: str | Sequence[str] = "well",
     seed: int = 0,
 ) -> pd.Series:
     """Split the cells of a table into train / val / test by whole wells.
@@ -197,24 +140,26 @@ def split_by_well(
 
     With ``split_column``, that column gives the split (``train``, ``val``,
     ``test``, or empty for unused rows); when it holds no ``val`` row, val
-    wells are carved from the train wells as above (``test_fraction`` is then
-    not used).
+    wells are carved from the wells wholly in train as above (``test_fraction``
+    is then not used).
 
     Parameters
     ----------
     table : DataFrame
         Cell table, one row per cell.
-    label_column : str
+    label_column : str or None
         Column with the class of each cell. Rows with a missing or empty label
-        get the split value ``""`` (unused).
-    split_column : str, optional
-        Column holding a predefined split.
+        get the split value ``""`` (unused). None: every cell counts as one
+        class (label-free learning), wells are held out unstratified.
+    split_column : str or Series, optional
+        Column holding a predefined split, or such a split itself.
     val_fraction, test_fraction : float
         Fraction of each class's wells held out for validation and test.
-    group_column : str
+    group_column : str or sequence of str
         What is held out whole: ``"well"`` (default; combined with ``plate``
-        when the table spans plates, see :func:`group_labels`) or ``"plate"``
-        (for batch effects), or any other column.
+        when the table spans plates), ``"plate"`` (for batch effects), any
+        other column, or several (``"plate,well,site"``); see
+        :func:`~napari_hcs.learn.groups.group_labels`.
     seed : int
         Seed of the random well assignment; the same seed gives the same split.
 
@@ -226,10 +171,13 @@ def split_by_well(
 
     Raises
     ------
+    LabelError
+        If the label or split column is missing, or the split column holds
+        other values (the messages name the column).
     KeyError
-        If a named column is missing (the message lists the columns).
+        If a group column is missing (the message lists the columns).
     ValueError
-        If the fractions are out of range or the split column holds other values.
+        If the fractions are out of range.
 
     Warns
     -----
@@ -239,57 +187,134 @@ def split_by_well(
 
     Examples
     --------
+    >>> table = pd.DataFrame({"well": [f"B{w:02d}" for w in range(2, 10) for _ in range(3)],
+    ...                       "class": ["ctrl"] * 12 + ["drug"] * 12})
     >>> split = split_by_well(table, "class", val_fraction=0.25, seed=1)
-    >>> train = table[split == "train"]
+    >>> table[split == "val"].groupby("class")["well"].nunique().to_dict()
+    {'ctrl': 1, 'drug': 1}
+    >>> int((split.groupby(table["well"]).nunique() > 1).sum())  # no well on both sides
+    0
     """
-    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0 <= value < 1:
-            raise ValueError(f"{name} must be in [0, 1); got {value}.")
-    if val_fraction + test_fraction >= 1:
-        raise ValueError(
-            f"val_fraction + test_fraction must be below 1; got {val_fraction + test_fraction}."
-        )
-    _require_columns(table, label_column)
-    labels = table[label_column]
-    unlabelled = _missing_labels(labels)
+    _check_fractions(val_fraction, test_fraction)
+    labels, labelled = label_values(table, label_column)
     groups = group_labels(table, group_column)
     rng = np.random.default_rng(seed)
-
     if split_column is None:
         split = pd.Series("train", index=table.index, dtype=object)
-        carve_from = ~unlabelled
-        test_fraction_used = test_fraction
+        carve_from = labelled
     else:
-        split = _validated_split(table, split_column).astype(object)
-        _warn_leaks(split.where(~unlabelled, UNUSED), groups, split_column)
+        split = check_split(table, split_column).astype(object)
+        holder = f"Split column {split_column!r}" if isinstance(split_column, str) else "The given split"
+        _warn_leaks(split.where(labelled, UNUSED), groups, holder)
         if (split == "val").any() or val_fraction == 0:
-            return split.where(~unlabelled, UNUSED).rename("split")
+            return split.where(labelled, UNUSED).rename("split")
         # Only groups wholly in train may give cells to val.
         mixed = split.groupby(groups).agg(lambda s: set(s) - {UNUSED} != {"train"})
-        carve_from = (split == "train") & ~unlabelled & ~groups.map(mixed).astype(bool)
-        test_fraction_used = 0.0
-
-    labelled = carve_from
-    if labelled.any():
-        group_class = _dominant_class(labels[labelled].astype(str), groups[labelled])
+        carve_from = (split == "train") & labelled & ~groups.map(mixed).astype(bool)
+    if carve_from.any():
+        given = split_column is not None
         assignment = _assign_groups(
-            group_class,
+            _dominant_class(labels[carve_from], groups[carve_from]),
             val_fraction=val_fraction,
-            test_fraction=test_fraction_used,
+            test_fraction=0.0 if given else test_fraction,
             rng=rng,
-            group_name=group_column,
-            held_out="val" if split_column is not None or test_fraction == 0 else "val or test",
+            group_word=group_name(group_column),
+            held_out="val" if given or test_fraction == 0 else "val or test",
         )
-        split[labelled] = groups[labelled].map(assignment)
-    return split.where(~unlabelled, UNUSED).rename("split")
+        split[carve_from] = groups[carve_from].map(assignment)
+    return split.where(labelled, UNUSED).rename("split")
+
+
+def parse_holdout(text: str) -> tuple[str, list[str]]:
+    """Read ``"COLUMN=VALUE[,VALUE]"`` as the column and the values held out for test.
+
+    Examples
+    --------
+    >>> parse_holdout("plate=Week4_27821, Week4_27809")
+    ('plate', ['Week4_27821', 'Week4_27809'])
+    >>> parse_holdout("plate")
+    Traceback (most recent call last):
+    ...
+    ValueError: Holdout 'plate': expected COLUMN=VALUE[,VALUE], e.g. plate=Week4_27821.
+    """
+    column, sep, values = str(text).partition("=")
+    held_out = [value.strip() for value in values.split(",") if value.strip()]
+    if not sep or not column.strip() or not held_out:
+        raise ValueError(f"Holdout {text!r}: expected COLUMN=VALUE[,VALUE], e.g. plate=Week4_27821.")
+    return column.strip(), held_out
+
+
+def build_split(
+    table: pd.DataFrame,
+    *,
+    label_column: str | None,
+    split_column: str | None = None,
+    holdout: str | tuple[str, Sequence[str]] | None = None,
+    group_column: str | Sequence[str] = "well",
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.0,
+    seed: int = 0,
+) -> pd.Series:
+    """Build the split of a cell table: given, held out by a column, or by whole wells.
+
+    ``train``, ``baseline`` and ``compare`` split with this one function, so the
+    same options give the same split whichever learner is asked.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Cell table.
+    label_column : str or None
+        Class of each cell (None: label-free, unstratified).
+    split_column : str, optional
+        Column holding a predefined split (see :func:`split_by_well`).
+    holdout : str or (str, sequence of str), optional
+        ``"COLUMN=VALUE[,VALUE]"`` (or ``(column, values)``): the rows whose
+        column holds one of the values are test, the others train, with val
+        groups carved from train (see :func:`holdout_split`).
+    group_column : str or sequence of str
+        What is held out whole: ``"well"``, ``"plate"``, ``"plate,well,site"``, ...
+    val_fraction, test_fraction : float
+        Fractions of each class's groups held out (``test_fraction`` only
+        without a split column or holdout).
+    seed : int
+        Seed of the group assignment.
+
+    Returns
+    -------
+    Series of str
+        As :func:`split_by_well`.
+
+    Raises
+    ------
+    ValueError
+        If both ``split_column`` and ``holdout`` are given, ``holdout`` is
+        malformed or names values the column does not hold, and as
+        :func:`split_by_well`.
+    """
+    if holdout is not None:
+        if split_column is not None:
+            raise ValueError("Give either a split column or a holdout, not both.")
+        column, values = parse_holdout(holdout) if isinstance(holdout, str) else holdout
+        split_column = holdout_split(table, column, values)
+    return split_by_well(
+        table,
+        label_column,
+        split_column=split_column,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        group_column=group_column,
+        seed=seed,
+    )
 
 
 def holdout_split(table: pd.DataFrame, column: str, test_values) -> pd.Series:
     """Return a split column holding out the rows whose ``column`` is in ``test_values``.
 
     Use it to test on another plate (``holdout_split(table, "plate",
-    ["Week4_27821"])``), then pass the result as a split column to
-    :func:`split_by_well`, which carves validation wells from the train side.
+    ["Week4_27821"])``), then pass the result as ``split_column`` to
+    :func:`split_by_well`, which carves validation wells from the train side;
+    :func:`build_split` does both from ``holdout="plate=Week4_27821"``.
 
     Parameters
     ----------
@@ -312,7 +337,7 @@ def holdout_split(table: pd.DataFrame, column: str, test_values) -> pd.Series:
     ValueError
         If a test value does not occur in the column, or every row would be test.
     """
-    _require_columns(table, column)
+    require_columns(table, column)
     if isinstance(test_values, str):
         test_values = [test_values]
     test_values = [str(v) for v in test_values]
@@ -333,7 +358,11 @@ def holdout_split(table: pd.DataFrame, column: str, test_values) -> pd.Series:
 
 
 def split_summary(
-    table: pd.DataFrame, split: pd.Series, label_column: str, *, group_column: str = "well"
+    table: pd.DataFrame,
+    split: pd.Series,
+    label_column: str | None,
+    *,
+    group_column: str | Sequence[str] = "well",
 ) -> pd.DataFrame:
     """Count cells and groups of each class on each side of a split.
 
@@ -343,10 +372,11 @@ def split_summary(
         One row per (split, class) with columns ``cells`` and ``groups``.
     """
     used = split != UNUSED
+    labels, _ = label_values(table, label_column)
     frame = pd.DataFrame(
         {
             "split": split[used],
-            "class": table.loc[used, label_column].astype(str),
+            "class": labels[used],
             "group": group_labels(table, group_column)[used],
         }
     )

@@ -8,7 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_hcs.learn.splits import group_labels, holdout_split, split_by_well, split_summary
+from napari_hcs.learn import (
+    LabelError,
+    build_split,
+    group_labels,
+    holdout_split,
+    parse_holdout,
+    split_by_well,
+    split_summary,
+)
 
 
 def make_table(wells_per_class=(5, 5, 5), cells=20, plate=None) -> pd.DataFrame:
@@ -94,9 +102,9 @@ def test_split_column_values_are_validated():
     table = make_table((2, 2))
     table["fold"] = "train"
     table.loc[3, "fold"] = "holdout"
-    with pytest.raises(ValueError, match="'holdout'"):
+    with pytest.raises(LabelError, match="Split column 'fold' holds 'holdout'"):
         split_by_well(table, "class", split_column="fold")
-    with pytest.raises(KeyError, match="columns are: well, class"):
+    with pytest.raises(LabelError, match="Split column 'nope' is not in the cell table; columns are: well, class"):
         split_by_well(table, "class", split_column="nope")
 
 
@@ -138,12 +146,64 @@ def test_holdout_split_tests_on_one_plate():
 
 def test_bad_arguments_raise_clear_errors():
     table = make_table((2, 2))
-    with pytest.raises(KeyError, match="'label'.*columns are"):
+    with pytest.raises(LabelError, match="Label column 'label' is not in the cell table; columns are"):
         split_by_well(table, "label")
     with pytest.raises(ValueError, match="val_fraction"):
         split_by_well(table, "class", val_fraction=1.5)
     with pytest.raises(KeyError, match="'plate'"):
         split_by_well(table, "class", group_column="plate")
+
+
+def test_split_column_may_be_a_series():
+    table = make_table((4, 4))
+    given = pd.Series(np.where(table.well.isin(["A04", "B04"]), "test", "train"), index=table.index)
+    assert split_by_well(table, "class", split_column=given).equals(
+        split_by_well(table.assign(fold=given), "class", split_column="fold")
+    )
+
+
+def test_label_free_split_holds_out_wells_unstratified():
+    table = make_table((4, 4)).drop(columns="class")
+    split = split_by_well(table, None, val_fraction=0.25, seed=2)
+    assert (sides_per_well(table, split) == 1).all()
+    assert split.groupby(table.well).first().value_counts().to_dict() == {"train": 6, "val": 2}
+
+
+def test_several_group_columns_hold_out_their_combination():
+    table = make_table((2, 2), cells=20, plate="P1")
+    table["site"] = table.cell % 2
+    assert group_labels(table, "plate,well,site").iloc[:2].tolist() == ["P1/A01/0", "P1/A01/1"]
+    assert group_labels(table, ["well", "site"]).nunique() == 8
+    split = split_by_well(table, "class", group_column="well,site", val_fraction=0.25)
+    assert (split.groupby([table.well, table.site]).nunique() == 1).all()
+    assert (split.groupby(table.well).nunique() == 2).any()  # sites of a well on both sides
+    with pytest.raises(KeyError, match="'sites'"):
+        group_labels(table, "well,sites")
+
+
+def test_build_split_is_split_by_well_with_a_holdout():
+    table = pd.concat([make_table((3, 3), plate="P1"), make_table((3, 3), plate="P2")], ignore_index=True)
+    assert build_split(table, label_column="class", seed=4).equals(split_by_well(table, "class", seed=4))
+    split = build_split(table, label_column="class", holdout="plate=P2", val_fraction=0.34)
+    assert set(split[table.plate == "P2"]) == {"test"}
+    assert set(split[table.plate == "P1"]) == {"train", "val"}
+    assert split.equals(build_split(table, label_column="class", holdout=("plate", ["P2"]), val_fraction=0.34))
+    by_two = build_split(table, label_column="class", holdout="well=A01,B02", val_fraction=0)
+    assert set(table.well[by_two == "test"]) == {"A01", "B02"}
+    assert set(build_split(table, label_column=None, holdout="plate=P1", val_fraction=0)) == {"train", "test"}
+
+
+def test_build_split_errors():
+    table = make_table((2, 2), plate="P1")
+    with pytest.raises(ValueError, match="not both"):
+        build_split(table, label_column="class", split_column="well", holdout="plate=P1")
+    with pytest.raises(ValueError, match="COLUMN=VALUE"):
+        build_split(table, label_column="class", holdout="plate")
+    with pytest.raises(ValueError, match="'P9' not found in column 'plate'"):
+        build_split(table, label_column="class", holdout="plate=P9")
+    with pytest.raises(ValueError, match="leaves no row to train on"):
+        build_split(table, label_column="class", holdout="plate=P1")
+    assert parse_holdout(" plate = P1 ,P2 ") == ("plate", ["P1", "P2"])
 
 
 def test_real_bbbc021_table_splits_by_plate_and_well(shared_data):

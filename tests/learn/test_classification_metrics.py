@@ -1,4 +1,4 @@
-"""Metrics agree with scikit-learn, serialise to JSON, and tabulate per method."""
+"""Metrics come from scikit-learn, in a fixed class order, as plain JSON types."""
 
 from __future__ import annotations
 
@@ -8,13 +8,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from napari_hcs.learn.metrics import (
-    classification_metrics,
-    format_table,
-    metrics_table,
-    save_confusion_matrix_png,
-    save_metrics,
-)
+from napari_hcs.learn import classification_metrics
 
 CLASSES = ["DMSO", "taxol", "nocodazole"]
 
@@ -52,6 +46,21 @@ def test_absent_class_scores_zero_and_is_left_out_of_balanced_accuracy():
     m = classification_metrics(["a", "a", "b"], ["a", "b", "b"], ["a", "b", "c"])
     assert m["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     assert m["balanced_accuracy"] == pytest.approx((0.5 + 1.0) / 2)
+    assert m["macro_f1"] == pytest.approx(2 / 3)  # over a and b only
+
+
+def test_a_predicted_class_absent_from_y_true_warns_nothing():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = classification_metrics(["a", "a"], ["a", "b"], ["a", "b"])
+    assert m["balanced_accuracy"] == 0.5 and m["per_class"]["b"]["precision"] == 0.0
+
+
+def test_integer_classes():
+    m = classification_metrics(np.array([0, 1, 1]), [0, 1, 0], np.array([0, 1]))
+    assert m["classes"] == ["0", "1"] and m["confusion_matrix"] == [[1, 0], [1, 1]]
 
 
 def test_unknown_label_or_length_mismatch_is_an_error():
@@ -59,32 +68,7 @@ def test_unknown_label_or_length_mismatch_is_an_error():
         classification_metrics(["a", "z"], ["a", "a"], ["a", "b"])
     with pytest.raises(ValueError, match="same length"):
         classification_metrics(["a", "b"], ["a"], ["a", "b"])
-
-
-def test_save_metrics_and_confusion_png(tmp_path, labels):
-    m = classification_metrics(*labels, CLASSES)
-    path = save_metrics(m, tmp_path / "out" / "metrics.json")
-    assert json.loads(path.read_text()) == m
-    png = save_confusion_matrix_png(m, tmp_path / "cm.png")
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert png.stat().st_size > 5000
-
-
-def test_metrics_table_and_format(labels):
-    y_true, y_pred = labels
-    results = {
-        "perfect": classification_metrics(y_true, y_true, CLASSES),
-        "noisy": {"test": classification_metrics(y_true, y_pred, CLASSES), "seconds": 1.0},
-    }
-    table = metrics_table(results)
-    assert table.index.tolist() == ["perfect", "noisy"]
-    assert table.columns.tolist() == [
-        "accuracy", "balanced accuracy", "F1 DMSO", "F1 taxol", "F1 nocodazole", "n"
-    ]
-    assert table.loc["perfect", "accuracy"] == 1.0
-    text = format_table(table)
-    lines = text.splitlines()
-    assert lines[0].startswith("| method") and len(lines) == 4
-    assert "| perfect" in text and "1.000" in text and "300" in text
-    with pytest.raises(ValueError, match="'bad'"):
-        metrics_table({"bad": {"accuracy": 1.0}})
+    with pytest.raises(ValueError, match="empty"):
+        classification_metrics([], [], ["a", "b"])
+    with pytest.raises(ValueError, match="distinct"):
+        classification_metrics(["a"], ["a"], ["a", "a"])

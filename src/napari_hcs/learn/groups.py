@@ -1,0 +1,99 @@
+"""The groups a split keeps whole: wells (per plate), plates, or any columns.
+
+Cells of one well share their culture, their staining and their imaging, so a
+classifier that has seen some cells of a well recognises its neighbours for
+reasons unrelated to the phenotype. A split therefore never puts the cells of
+one group on both sides.
+
+Examples
+--------
+>>> table = pd.DataFrame({"plate": ["P1", "P2", "P2"], "well": ["B02", "B02", "B03"],
+...                       "site": [1, 1, 2]})
+>>> group_labels(table).tolist()
+['P1/B02', 'P2/B02', 'P2/B03']
+>>> group_labels(table, "plate,well,site").tolist()
+['P1/B02/1', 'P2/B02/1', 'P2/B03/2']
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+__all__ = ["group_columns", "group_labels", "group_name", "require_columns"]
+
+
+def require_columns(table: pd.DataFrame, *columns: str) -> None:
+    """Raise KeyError naming the first of ``columns`` that is not in the table, and its columns."""
+    for column in columns:
+        if column not in table.columns:
+            raise KeyError(
+                f"Column {column!r} is not in the cell table; columns are: "
+                f"{', '.join(map(str, table.columns))}."
+            )
+
+
+def group_columns(group_column: str | Sequence[str]) -> list[str]:
+    """Return the columns of a group: ``"plate,well"`` or ``["plate", "well"]`` -> both.
+
+    Examples
+    --------
+    >>> group_columns("plate, well"), group_columns("well")
+    (['plate', 'well'], ['well'])
+    """
+    parts = group_column.split(",") if isinstance(group_column, str) else list(group_column)
+    columns = [str(part).strip() for part in parts if str(part).strip()]
+    if not columns:
+        raise ValueError(f"No group column given in {group_column!r}.")
+    return columns
+
+
+def group_name(group_column: str | Sequence[str]) -> str:
+    """Return how messages name a group: ``"well"``, ``"plate"``, ``"plate/well"``."""
+    return "/".join(group_columns(group_column))
+
+
+def group_labels(table: pd.DataFrame, group_column: str | Sequence[str] = "well") -> pd.Series:
+    """Return the group of each row that a split must keep together.
+
+    Wells are named per plate (``B02`` exists on every plate), so when
+    ``group_column`` is ``"well"`` and the table has a ``plate`` column with more
+    than one plate, the group is ``"<plate>/<well>"``. Several columns
+    (``"plate,well,site"`` or a list) give ``"<plate>/<well>/<site>"``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Cell table.
+    group_column : str or sequence of str
+        Column naming the group (``"well"``, ``"plate"``, ...), or several
+        columns, joined by commas or as a list.
+
+    Returns
+    -------
+    Series of str
+        Group name of each row, index aligned with ``table``, named ``"group"``.
+
+    Raises
+    ------
+    KeyError
+        If a group column is not in the table (the message lists the columns).
+    ValueError
+        If some rows have no group.
+    """
+    columns = group_columns(group_column)
+    require_columns(table, *columns)
+    for column in columns:
+        missing = int(table[column].isna().sum())
+        if missing:
+            raise ValueError(
+                f"{missing} row(s) have no {column!r}; every cell needs one to be split "
+                "without leakage."
+            )
+    if columns == ["well"] and "plate" in table.columns and table["plate"].nunique() > 1:
+        columns = ["plate", "well"]
+    groups = table[columns[0]].astype(str)
+    for column in columns[1:]:
+        groups = groups + "/" + table[column].astype(str)
+    return groups.rename("group")
