@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from napari_hcs.io import open_plate
-from napari_hcs.io.ome_zarr import create_plate_store, write_site
+from napari_hcs.io import create_plate_store, open_plate, write_site
 from napari_hcs.plate import Site, well_name
 
 WELLS_384 = [well_name(r, c) for r in range(16) for c in range(24)]

@@ -44,7 +44,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data"
 
 def site_files(plate_folder: Path, channels: list[str]) -> list[list[Path]]:
     """Per site, the TIFF of each channel in the given order (from the file names)."""
-    from napari_hcs.io.tiff_folder import PRESETS
+    from napari_hcs.io import PRESETS
 
     regex = re.compile(PRESETS["scportrait"])
     by_site: dict[tuple, dict[str, Path]] = {}
@@ -79,8 +79,8 @@ def bare_loop(files_per_site, params, channels, crop_size: int) -> tuple[int, fl
     Returns the number of cells and the CPU seconds spent.
     """
     from napari_hcs.crops import cell_centroids, extract_crops
-    from napari_hcs.features.measure import measure_cells
-    from napari_hcs.segmentation.segment import segment_site
+    from napari_hcs.features import measure_cells
+    from napari_hcs.segmentation import segment_site
 
     n_cells = 0
     cpu_start = time.thread_time()
@@ -99,12 +99,12 @@ def product_run(plate, params, crop_size: int, workers: int, pool: str) -> tuple
 
     Returns the cells written and the CPU seconds of the sites (summed over workers).
     """
-    from napari_hcs.pipeline.site import run_plate
+    from napari_hcs.pipeline import Workers, run_plate
 
     project = Path(tempfile.mkdtemp(prefix="napari-hcs-bench-"))
     try:
         summary = run_plate(
-            plate, project, params, crop_size=crop_size, workers=workers, pool=pool,
+            plate, project, params, crop_size=crop_size, workers=Workers(workers, pool=pool),
             pattern="scportrait",
         )
     finally:
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from napari_hcs.io import open_plate
-    from napari_hcs.segmentation.segment import SegmentationParams
+    from napari_hcs.segmentation import SegmentationParams
 
     folder = args.data / "scportrait_timecourse"
     plate = open_plate(folder, pattern="scportrait")

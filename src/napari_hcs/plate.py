@@ -5,6 +5,18 @@ timepoints) of each well, its named channels and pixel size, and per-well
 annotations. Pixels are read lazily: opening a plate reads no pixel, and
 :meth:`Plate.site_array` returns a dask array of shape ``(C, Y, X)`` that reads
 only when computed.
+
+The readers give a plate loaders that are small frozen dataclasses holding paths
+and plain values, so a plate pickles without pixels or dask graphs and worker
+processes can read its sites.
+
+Examples
+--------
+>>> import pickle
+>>> copy = pickle.loads(pickle.dumps(plate))
+>>> site = copy.site("B04", 2)
+>>> bool((copy.read_site(site) == plate.read_site(site)).all())
+True
 """
 
 from __future__ import annotations
@@ -214,6 +226,8 @@ class Plate:
         Sites of each well, keyed by canonical well name.
     loader : callable
         ``loader(site) -> dask.array`` of shape ``(C, Y, X)``; called lazily.
+        A picklable callable (a dataclass with ``__call__``) lets the plate
+        travel to worker processes.
     shape : tuple of int
         ``(Y, X)`` shape of every site.
     dtype : numpy.dtype
@@ -231,6 +245,10 @@ class Plate:
     pyramid_loader : callable, optional
         ``pyramid_loader(site) -> list of dask.array (C, Y, X)``, full resolution
         first, for sources that store a multiscale pyramid.
+    annotations : DataFrame, optional
+        Per-well annotations, indexed by canonical well name.
+    layout_source : str, optional
+        The layout table the annotations were read from.
     """
 
     name: str
@@ -246,6 +264,7 @@ class Plate:
     label_loader: Callable[[Site], dict] | None = None
     pyramid_loader: Callable[[Site], list] | None = None
     annotations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(index=pd.Index([], name="well")))
+    layout_source: str | None = None
 
     def __post_init__(self) -> None:
         self.sites = {normalize_well_name(w): s for w, s in self.sites.items()}
@@ -378,7 +397,14 @@ class Plate:
         return {k: v for k, v in row.items() if not (isinstance(v, float) and np.isnan(v))}
 
     def summary(self) -> dict:
-        """Return a JSON-ready summary: wells, sites, channels, shape, dtype, annotations."""
+        """Return a JSON-ready summary: wells, sites, channels, shape, dtype, annotations.
+
+        Examples
+        --------
+        >>> summary = plate.summary()
+        >>> summary["sites"], summary["layout_source"].endswith("plate_layout.tsv")
+        ({'B02': 3, 'B04': 3}, True)
+        """
         return {
             "name": self.name,
             "source": self.source,
@@ -391,5 +417,6 @@ class Plate:
             "dtype": str(self.dtype),
             "pixel_size_um": self.pixel_size,
             "annotations": {w: self.well_annotations(w) for w in self.annotations.index},
+            "layout_source": self.layout_source,
             "skipped": [str(s) for s in self.skipped],
         }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from ..vocabulary import NGFF_VERSIONS
+
 
 def _add_source_arguments(parser) -> None:
     parser.add_argument(
@@ -18,7 +20,10 @@ def _add_source_arguments(parser) -> None:
         "nf1, cellomics) or a regular expression with named groups well (or row, column), "
         "field, channel, timepoint; detected when not given",
     )
-    parser.add_argument("--layout", help="CSV/TSV plate layout table (well + annotation columns)")
+    parser.add_argument(
+        "--layout", help="CSV/TSV plate layout table (well + annotation columns); default: the "
+        "plate_layout.tsv (or layout.csv, ...) inside the plate folder, if any",
+    )
     parser.add_argument("--channel-names", help="comma-separated names replacing the channels' names")
 
 
@@ -32,7 +37,7 @@ def register(subparsers) -> None:
     _add_source_arguments(convert)
     convert.add_argument("out", help="output .zarr store (overwritten)")
     convert.add_argument(
-        "--ngff-version", choices=["0.4", "0.5"], default="0.4",
+        "--ngff-version", choices=NGFF_VERSIONS, default="0.4",
         help="NGFF version: 0.4 (Zarr v2, widest reader support) or 0.5 (Zarr v3)",
     )
     convert.add_argument("--chunk-size", type=int, default=1024, help="chunk edge in pixels")
@@ -61,7 +66,8 @@ def format_summary(summary: dict) -> str:
         + (f", {summary['pixel_size_um']} um/pixel" if summary["pixel_size_um"] else ""),
     ]
     if summary["annotations"]:
-        lines.append("Annotations")
+        source = summary.get("layout_source")
+        lines.append("Annotations" + (f" (from {source})" if source else ""))
         for well, values in summary["annotations"].items():
             lines.append(f"  {well}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
     if summary["skipped"]:

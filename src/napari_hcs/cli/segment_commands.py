@@ -13,6 +13,8 @@ import argparse
 import json
 import sys
 
+from ..vocabulary import AUTOMATIC_THRESHOLDS, POOLS
+
 __all__ = ["register"]
 
 
@@ -41,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     segment.add_argument("--crop-size", type=int, default=32, help="crop side in pixels (default 32)")
     segment.add_argument("--diameter", type=float, help="nucleus diameter in pixels (default: estimated)")
     segment.add_argument(
-        "--threshold", default="otsu", choices=["otsu", "li", "triangle"],
+        "--threshold", default="otsu", choices=AUTOMATIC_THRESHOLDS,
         help="automatic threshold method (default otsu)",
     )
     segment.add_argument("--smoothing", type=float, help="Gaussian smoothing sigma in pixels")
@@ -74,7 +76,7 @@ def _add_run_options(parser: argparse.ArgumentParser, *, wells_help: str) -> Non
     parser.add_argument("--wells", nargs="+", help=wells_help)
     parser.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     parser.add_argument(
-        "--pool", choices=["process", "thread"], default="process",
+        "--pool", choices=POOLS, default="process",
         help="kind of local pool with --workers > 1 (default process)",
     )
     parser.add_argument("--scheduler", help="dask distributed scheduler address, e.g. tcp://host:8786")
@@ -86,8 +88,14 @@ def _wells(values: list[str] | None) -> list[str] | None:
     return [w.strip() for value in values for w in value.split(",") if w.strip()]
 
 
+def _workers(args: argparse.Namespace):
+    from ..pipeline import Workers
+
+    return Workers(args.workers, pool=args.pool, scheduler=args.scheduler)
+
+
 def _segmentation_params(args: argparse.Namespace):
-    from ..segmentation.segment import SegmentationParams
+    from ..segmentation import SegmentationParams
 
     options = {
         "nuclei_channel": args.nuclei_channel,
@@ -131,8 +139,8 @@ def _report(summary: dict) -> int:
 def run_segment(args: argparse.Namespace) -> int:
     """Run ``napari-hcs segment``."""
     from ..io import open_plate
-    from ..pipeline.site import check_channels, run_plate
-    from ..project.folder import default_project_dir
+    from ..pipeline import check_channels, run_plate
+    from ..project import default_project_dir
 
     plate = open_plate(args.plate, pattern=args.pattern, layout=args.layout)
     params = _segmentation_params(args)
@@ -143,8 +151,7 @@ def run_segment(args: argparse.Namespace) -> int:
     try:
         summary = run_plate(
             plate, project, params, crop_size=args.crop_size, wells=_wells(args.wells),
-            workers=args.workers, scheduler=args.scheduler, pool=args.pool,
-            features=not args.no_features, pattern=args.pattern, progress=bar,
+            workers=_workers(args), features=not args.no_features, pattern=args.pattern, progress=bar,
         )
     finally:
         bar.close()
@@ -153,14 +160,11 @@ def run_segment(args: argparse.Namespace) -> int:
 
 def run_features_command(args: argparse.Namespace) -> int:
     """Run ``napari-hcs features``."""
-    from ..pipeline.site import run_features
+    from ..pipeline import run_features
 
     bar = _ProgressBar("features")
     try:
-        summary = run_features(
-            args.project, wells=_wells(args.wells), workers=args.workers,
-            scheduler=args.scheduler, pool=args.pool, progress=bar,
-        )
+        summary = run_features(args.project, wells=_wells(args.wells), workers=_workers(args), progress=bar)
     finally:
         bar.close()
     return _report(summary)

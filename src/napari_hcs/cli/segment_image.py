@@ -1,15 +1,19 @@
 """``napari-hcs segment-image``: nuclei (and cell) labels of one 2D image.
 
-Reads a grey or multichannel TIFF, segments the nuclei of one channel with the
+Reads a grey or multichannel TIFF (its channel axis by the rule of
+:mod:`napari_hcs.io.tiff_axes`), segments the nuclei of one channel with the
 default classical pipeline, and writes the instance labels as a compressed TIFF
-(uint16, or uint32 beyond 65,535 objects). With ``--cells-channel`` it also
-grows the nuclei into cells on that channel and writes the cell labels.
+(:func:`napari_hcs.io.write_label_image`: uint16, or uint32 beyond 65,535
+objects). With ``--cells-channel`` it also grows the nuclei into cells on that
+channel and writes the cell labels.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from ..vocabulary import AUTOMATIC_THRESHOLDS
 
 __all__ = ["register", "read_image_planes", "run_segment_image"]
 
@@ -20,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "segment-image",
         help="segment the nuclei of one 2D image into a label TIFF",
         description=(
-            "Segment the nuclei of one 2D image (grey, or multichannel with the channel axis "
-            "being its smallest axis) and write their instance labels as a compressed TIFF. "
+            "Segment the nuclei of one 2D image (grey, or multichannel: the channel axis is the "
+            "one the file names, else its smallest axis) and write their instance labels as a "
+            "compressed TIFF. "
             "Prints the number of objects found."
         ),
     )
@@ -32,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--diameter", type=float, help="nucleus diameter in pixels (default: estimated)")
     parser.add_argument(
-        "--threshold", default="otsu", choices=["otsu", "li", "triangle"],
+        "--threshold", default="otsu", choices=AUTOMATIC_THRESHOLDS,
         help="automatic threshold method (default otsu)",
     )
     parser.add_argument("--smoothing", type=float, default=1.0, help="Gaussian sigma in pixels (default 1)")
@@ -48,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def read_image_planes(path: str | Path):
-    """Read a TIFF as ``(C, Y, X)`` planes; the channel axis is the smallest axis.
+    """Read a 2D TIFF as ``(C, Y, X)`` planes (channel axis by :func:`napari_hcs.io.to_tcyx`).
 
     Raises
     ------
@@ -57,35 +62,26 @@ def read_image_planes(path: str | Path):
     ValueError
         Naming the file, when it cannot be read or is not 2D / multichannel 2D.
     """
-    import numpy as np
     import tifffile
+
+    from ..io import to_tcyx
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Image file not found: {path}")
     try:
-        array = tifffile.imread(path)
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            array, axes = series.asarray(), series.axes
     except Exception as error:  # tifffile raises many types for a bad file
         raise ValueError(f"Cannot read {path} as a TIFF image: {error}") from error
-    array = np.squeeze(np.asarray(array))
-    if array.ndim == 2:
-        return array[None]
-    if array.ndim != 3:
+    planes = to_tcyx(array, axes)
+    if planes.shape[0] != 1:
         raise ValueError(
-            f"{path} has shape {array.shape}; expected a 2D image or a 2D image with channels."
+            f"{path} has shape {array.shape} (axes {axes}); expected a 2D image or a 2D image "
+            "with channels."
         )
-    return np.moveaxis(array, int(np.argmin(array.shape)), 0)
-
-
-def _write_labels(labels, path: Path) -> int:
-    import numpy as np
-    import tifffile
-
-    count = int(labels.max(initial=0))
-    dtype = np.uint16 if count <= np.iinfo(np.uint16).max else np.uint32
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(path, labels.astype(dtype), compression="zlib")
-    return count
+    return planes[0]
 
 
 def _plane(planes, index: int, option: str, path: str):
@@ -101,7 +97,8 @@ def run_segment_image(args: argparse.Namespace) -> int:
     """Segment one image as the ``segment-image`` command does; return the exit code."""
     import numpy as np
 
-    from ..segmentation.segment import segment_cells, segment_nuclei
+    from ..io import write_label_image
+    from ..segmentation import segment_cells, segment_nuclei
 
     planes = read_image_planes(args.image)
     nuclei_image = _plane(planes, args.channel, "--channel", args.image)
@@ -113,13 +110,13 @@ def run_segment_image(args: argparse.Namespace) -> int:
         exclude_border=args.exclude_border,
     )
     out = Path(args.out)
-    count = _write_labels(nuclei, out)
+    count = write_label_image(nuclei, out)
     print(f"{count} nuclei -> {out}")
     if args.cells_channel is not None:
         cell_image = _plane(planes, args.cells_channel, "--cells-channel", args.image)
         cells = segment_cells(cell_image, nuclei, threshold=args.threshold, smoothing=args.smoothing)
         cells_out = Path(args.cells_out) if args.cells_out else out.with_name(f"{out.stem}_cells.tif")
         n_cells = int(np.count_nonzero(np.bincount(cells.ravel())[1:]))
-        _write_labels(cells, cells_out)
+        write_label_image(cells, cells_out)
         print(f"{n_cells} cells -> {cells_out}")
     return 0

@@ -1,4 +1,8 @@
-"""Plate layout tables: one row per well with class, compound, concentration, ..."""
+"""Plate layout tables: one row per well with class, compound, concentration, ...
+
+A plate folder may carry its own table under one of :data:`LAYOUT_TABLE_NAMES`;
+:func:`find_layout_table` finds it.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,40 @@ import pandas as pd
 from ..plate import Plate, PlateError, normalize_well_name
 from .atomic import atomic_path
 
-__all__ = ["read_layout_table", "write_layout_table", "WELL_COLUMN_NAMES"]
+__all__ = [
+    "LAYOUT_TABLE_NAMES",
+    "WELL_COLUMN_NAMES",
+    "attach_layout",
+    "find_layout_table",
+    "read_layout_table",
+    "write_layout_table",
+]
 
 #: Column names recognised as the well column (case-insensitive).
 WELL_COLUMN_NAMES = ("well", "wellname", "well_name", "metadata_well", "well_id", "position")
+
+#: File names of a layout table inside a plate folder (case-insensitive), in order of preference.
+LAYOUT_TABLE_NAMES = (
+    "plate_layout.tsv", "plate_layout.csv", "layout.tsv", "layout.csv",
+    "plate_map.tsv", "plate_map.csv", "platemap.tsv", "platemap.csv",
+)
+
+
+def find_layout_table(folder: str | os.PathLike) -> Path | None:
+    """Return the layout table a plate folder carries, or None.
+
+    Examples
+    --------
+    >>> find_layout_table(sample_path("scportrait_mini")).name
+    'plate_layout.tsv'
+    >>> find_layout_table(tmp_path) is None
+    True
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    files = {p.name.lower(): p for p in folder.iterdir() if p.is_file()}
+    return next((files[name] for name in LAYOUT_TABLE_NAMES if name in files), None)
 
 
 def _find_well_column(frame: pd.DataFrame, path: Path) -> str:
@@ -37,7 +71,8 @@ def read_layout_table(path: str | os.PathLike, *, plate: Plate | None = None) ->
         ``well``, ``Metadata_Well``, ...) in any known naming (``A01``,
         ``Row02_Well04``, ``r02c04``) and any other columns.
     plate : Plate, optional
-        Plate whose ``annotations`` are updated in place.
+        Plate whose ``annotations`` are updated in place (and whose
+        ``layout_source`` becomes ``path``).
 
     Returns
     -------
@@ -67,6 +102,7 @@ def read_layout_table(path: str | os.PathLike, *, plate: Plate | None = None) ->
     frame = frame.replace("", pd.NA)
     if plate is not None:
         attach_layout(plate, frame, source=str(path))
+        plate.layout_source = str(path)
     return frame
 
 

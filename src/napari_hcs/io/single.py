@@ -1,9 +1,15 @@
-"""Single images as one-well plates: a multichannel TIFF / OME-TIFF, or one TIFF per channel."""
+"""Single images as one-well plates: a multichannel TIFF / OME-TIFF, or one TIFF per channel.
+
+The channel axis of a multichannel TIFF follows :mod:`napari_hcs.io.tiff_axes`.
+The plates' loaders (:class:`TiffSeriesLoader`, :class:`ChannelFilesLoader`)
+hold file paths and plain values, so the plates pickle small.
+"""
 
 from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 import dask
@@ -12,11 +18,59 @@ import numpy as np
 import tifffile
 
 from ..plate import Plate, PlateError, Site
+from .tiff_axes import tcyx_shape, to_tcyx
 from .tiff_folder import read_tiff_pixel_size
 
-__all__ = ["open_single_image", "open_channel_files"]
+__all__ = ["ChannelFilesLoader", "TiffSeriesLoader", "open_channel_files", "open_single_image"]
 
 SINGLE_WELL = "A01"
+
+
+def _read_tcyx(path: str, axes: str) -> np.ndarray:
+    return to_tcyx(tifffile.imread(path), axes)
+
+
+@dataclass(frozen=True)
+class TiffSeriesLoader:
+    """``loader(site)``: one timepoint of a (multichannel) TIFF as ``(C, Y, X)``.
+
+    Attributes
+    ----------
+    path : str
+        The TIFF file.
+    axes : str
+        tifffile's axis letters of its first series.
+    shape : tuple of int
+        ``(T, C, Y, X)`` shape after :func:`~napari_hcs.io.tiff_axes.to_tcyx`.
+    dtype : str
+        Pixel type.
+    """
+
+    path: str
+    axes: str
+    shape: tuple[int, int, int, int]
+    dtype: str
+
+    def __call__(self, site: Site) -> da.Array:
+        whole = da.from_delayed(
+            dask.delayed(_read_tcyx)(self.path, self.axes), shape=self.shape, dtype=self.dtype
+        )
+        return whole[site.timepoint]
+
+
+@dataclass(frozen=True)
+class ChannelFilesLoader:
+    """``loader(site)``: one 2-D TIFF per channel, stacked as ``(C, Y, X)``."""
+
+    paths: tuple[str, ...]
+    shape: tuple[int, int]
+    dtype: str
+
+    def __call__(self, site: Site) -> da.Array:
+        return da.stack([
+            da.from_delayed(dask.delayed(tifffile.imread)(path, key=0), shape=self.shape, dtype=self.dtype)
+            for path in self.paths
+        ])
 
 
 def _ome_channel_names(tif: tifffile.TiffFile) -> list[str]:
@@ -33,20 +87,6 @@ def _ome_channel_names(tif: tifffile.TiffFile) -> list[str]:
     return names
 
 
-def _to_tcyx(data: np.ndarray, axes: str) -> np.ndarray:
-    """Reorder an image with tifffile axes letters to (T, C, Y, X); Z and others take index 0."""
-    axes = axes.upper().replace("S", "C") if "C" not in axes.upper() else axes.upper()
-    for axis in [a for a in axes if a not in "TCYX"]:
-        data = np.take(data, 0, axis=axes.index(axis))
-        axes = axes.replace(axis, "")
-    for axis in "TC":
-        if axis not in axes:
-            data = data[None]
-            axes = axis + axes
-    order = [axes.index(a) for a in "TCYX"]
-    return np.transpose(data, order)
-
-
 def open_single_image(path: str | os.PathLike, *, channel_names: list[str] | None = None) -> Plate:
     """Open one multichannel TIFF / OME-TIFF (or a grey TIFF) as a one-well plate.
 
@@ -57,6 +97,12 @@ def open_single_image(path: str | os.PathLike, *, channel_names: list[str] | Non
     ------
     PlateError
         If the file is not a readable TIFF.
+
+    Examples
+    --------
+    >>> ht29 = open_single_image(sample_path("ht29"))
+    >>> ht29.wells, ht29.channels, ht29.site_array(ht29.site("A01")).shape
+    (['A01'], ['DNA', 'PH3', 'actin'], (3, 512, 512))
     """
     path = Path(path)
     try:
@@ -66,9 +112,11 @@ def open_single_image(path: str | os.PathLike, *, channel_names: list[str] | Non
             names = _ome_channel_names(tif)
     except Exception as error:
         raise PlateError(f"Could not read TIFF {path}: {error}") from None
-    probe = np.empty(shape, dtype=np.uint8)
-    tcyx_shape = _to_tcyx(probe, axes).shape
-    n_time, n_channels = tcyx_shape[:2]
+    try:
+        tcyx = tcyx_shape(shape, axes)
+    except ValueError as error:
+        raise PlateError(f"Could not read TIFF {path}: {error}") from None
+    n_time, n_channels = tcyx[:2]
     names = channel_names or names
     if not names or len(names) != n_channels:
         if channel_names:
@@ -77,17 +125,13 @@ def open_single_image(path: str | os.PathLike, *, channel_names: list[str] | Non
             )
         names = [f"channel_{i}" for i in range(n_channels)]
 
-    def read_all() -> np.ndarray:
-        return _to_tcyx(tifffile.imread(path), axes)
-
-    whole = da.from_delayed(dask.delayed(read_all)(), shape=tcyx_shape, dtype=dtype)
     sites = [Site(SINGLE_WELL, 0, t) for t in range(n_time)]
     return Plate(
         name=path.stem.removesuffix(".ome"),
         channels=list(names),
         sites={SINGLE_WELL: sites},
-        loader=lambda site: whole[site.timepoint],
-        shape=tcyx_shape[-2:],
+        loader=TiffSeriesLoader(str(path), axes, tuple(tcyx), np.dtype(dtype).str),
+        shape=tcyx[-2:],
         dtype=dtype,
         layout=(1, 1),
         pixel_size=read_tiff_pixel_size(path),
@@ -124,16 +168,11 @@ def open_channel_files(
     names = channel_names or [p.stem for p in paths]
     if len(names) != len(paths):
         raise PlateError(f"{len(paths)} channel files but {len(names)} channel names.")
-    planes = [
-        da.from_delayed(dask.delayed(tifffile.imread)(str(p), key=0), shape=shape, dtype=dtype)
-        for p in paths
-    ]
-    stacked = da.stack(planes)
     return Plate(
         name=paths[0].parent.name,
         channels=list(names),
         sites={SINGLE_WELL: [Site(SINGLE_WELL, 0, 0)]},
-        loader=lambda site: stacked,
+        loader=ChannelFilesLoader(tuple(str(p) for p in paths), shape, np.dtype(dtype).str),
         shape=shape,
         dtype=dtype,
         layout=(1, 1),

@@ -14,7 +14,8 @@ A pattern is a regular expression with named groups:
 ``plane``
     Optional z plane; only the first plane is read.
 
-Presets cover common instruments; see :data:`PRESETS`.
+Presets cover common instruments; see :data:`PRESETS`. The plate's loader
+(:class:`TiffFolderLoader`) holds the file paths, so the plate pickles small.
 """
 
 from __future__ import annotations
@@ -32,7 +33,14 @@ import tifffile
 
 from ..plate import Plate, PlateError, Site, SkippedItem, normalize_well_name
 
-__all__ = ["PRESETS", "open_tiff_folder", "resolve_pattern", "match_files", "read_tiff_pixel_size"]
+__all__ = [
+    "PRESETS",
+    "TiffFolderLoader",
+    "match_files",
+    "open_tiff_folder",
+    "read_tiff_pixel_size",
+    "resolve_pattern",
+]
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 
@@ -186,15 +194,29 @@ def _read_plane(path: str) -> np.ndarray:
     return np.asarray(data)
 
 
-def _site_loader(files: dict[Site, list[str]], shape, dtype):
-    def load(site: Site):
-        planes = [
-            da.from_delayed(dask.delayed(_read_plane)(path), shape=shape, dtype=dtype)
-            for path in files[site]
-        ]
-        return da.stack(planes)
+@dataclass(frozen=True)
+class TiffFolderLoader:
+    """``loader(site)``: the TIFF of each channel of a site, stacked as ``(C, Y, X)``.
 
-    return load
+    Attributes
+    ----------
+    files : dict of Site to tuple of str
+        The file of each channel of each site, in channel order.
+    shape : (int, int)
+        ``(Y, X)`` of every file.
+    dtype : str
+        Pixel type.
+    """
+
+    files: dict[Site, tuple[str, ...]]
+    shape: tuple[int, int]
+    dtype: str
+
+    def __call__(self, site: Site) -> da.Array:
+        return da.stack([
+            da.from_delayed(dask.delayed(_read_plane)(path), shape=self.shape, dtype=self.dtype)
+            for path in self.files[site]
+        ])
 
 
 def open_tiff_folder(
@@ -219,6 +241,12 @@ def open_tiff_folder(
     ------
     PlateError
         If no file matches, or no site could be opened (with the reasons).
+
+    Examples
+    --------
+    >>> plate = open_tiff_folder(sample_path("scportrait_mini"), pattern="scportrait")
+    >>> plate.n_sites(), plate.timepoints, plate.channels
+    (6, [1, 2, 3], ['Alexa488', 'DAPI', 'mCherry'])
     """
     folder = Path(folder)
     files = _tiff_files(folder)
@@ -255,7 +283,7 @@ def open_tiff_folder(
     (shape, dtype), _ = good_shapes.most_common(1)[0]
 
     field_numbers = _number_fields(by_site)
-    site_files: dict[Site, list[str]] = {}
+    site_files: dict[Site, tuple[str, ...]] = {}
     sites: dict[str, list[Site]] = defaultdict(list)
     for key in sorted(by_site, key=lambda k: (k[0], k[2], k[1])):
         well, field_key, timepoint = key
@@ -264,7 +292,7 @@ def open_tiff_folder(
         if problem:
             skipped.append(SkippedItem(f"{folder.name}/{site.name}", problem))
             continue
-        site_files[site] = [str(by_site[key][c]) for c in channels]
+        site_files[site] = tuple(str(by_site[key][c]) for c in channels)
         sites[well].append(site)
     if not sites:
         reasons = "; ".join(str(s) for s in skipped[:5])
@@ -276,7 +304,7 @@ def open_tiff_folder(
         name=name or folder.name,
         channels=channels,
         sites=dict(sites),
-        loader=_site_loader(site_files, shape, dtype),
+        loader=TiffFolderLoader(site_files, tuple(shape), np.dtype(dtype).str),
         shape=shape[-2:] if len(shape) > 2 else shape,
         dtype=dtype,
         pixel_size=read_tiff_pixel_size(first),

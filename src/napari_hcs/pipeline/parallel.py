@@ -16,6 +16,16 @@ Three ways to run:
   the work releases the GIL).
 - ``scheduler="tcp://host:port"`` or a :class:`distributed.Client`: a dask
   distributed cluster (``client.submit`` + ``as_completed``).
+
+:class:`Workers` names one of these ways as a value, for the functions that
+pass it on (:func:`napari_hcs.pipeline.run_plate`).
+
+Examples
+--------
+>>> [(item, result) for item, result in map_sites(abs, [-2, 3])]
+[(-2, 2), (3, 3)]
+>>> list(Workers(2, pool="thread").map(abs, [-1]))
+[(-1, 1)]
 """
 
 from __future__ import annotations
@@ -23,12 +33,41 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["POOLS", "map_sites"]
+from ..cancel import CancelCheck, is_cancelled
+from ..vocabulary import POOLS
 
-#: Kinds of local pool that ``map_sites(workers > 1)`` can use.
-POOLS = ("process", "thread")
+__all__ = ["POOLS", "Workers", "map_sites"]
+
+
+@dataclass(frozen=True)
+class Workers:
+    """Where per-site work runs: ``count`` local workers of a ``pool``, or a dask cluster.
+
+    Attributes
+    ----------
+    count : int
+        Local workers; 1 runs in this process, in order.
+    pool : {"process", "thread"}
+        Kind of local pool for ``count > 1``.
+    scheduler : str or distributed.Client, optional
+        A dask cluster to run on instead (``count`` is then ignored).
+    """
+
+    count: int = 1
+    pool: str = "process"
+    scheduler: Any = None
+
+    @classmethod
+    def of(cls, workers: "int | Workers") -> "Workers":
+        """Return ``workers`` as Workers (an int is that many local processes)."""
+        return workers if isinstance(workers, Workers) else cls(int(workers))
+
+    def map(self, func: Callable[[Any], Any], items: Iterable[Any], **options) -> Iterator[tuple[Any, Any]]:
+        """:func:`map_sites` with these workers; ``options`` as there."""
+        return map_sites(func, items, workers=self.count, scheduler=self.scheduler, pool=self.pool, **options)
 
 
 def map_sites(
@@ -41,7 +80,7 @@ def map_sites(
     max_in_flight: int | None = None,
     preload: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
+    cancel: CancelCheck = None,
 ) -> Iterator[tuple[Any, Any]]:
     """Apply ``func`` to every item and yield ``(item, result)`` as each completes.
 
@@ -70,8 +109,8 @@ def map_sites(
     progress : callable, optional
         ``progress(n_done, n_total)``, called with 0 before the first item,
         then after the caller has taken each result.
-    cancel : callable, optional
-        Checked before each submission; once it returns True no new item is
+    cancel : callable or threading.Event, optional
+        Checked before each submission; once it says stop no new item is
         started. Items already running finish and are yielded (a local pool
         drops the ones still queued).
 
@@ -90,7 +129,6 @@ def map_sites(
     if pool not in POOLS:
         raise ValueError(f"Unknown pool {pool!r}; expected one of {', '.join(POOLS)}.")
     items = list(items)
-    cancel = cancel or _never
     if scheduler is not None:
         outcomes = _map_distributed(func, items, scheduler, max_in_flight, cancel)
     elif int(workers) == 1:
@@ -107,10 +145,6 @@ def map_sites(
             progress(n_done, len(items))
 
 
-def _never() -> bool:
-    return False
-
-
 def _call(func: Callable[[Any], Any], item: Any) -> Any:
     try:
         return func(item)
@@ -120,7 +154,7 @@ def _call(func: Callable[[Any], Any], item: Any) -> Any:
 
 def _map_serial(func, items, cancel) -> Iterator[tuple[Any, Any]]:
     for item in items:
-        if cancel():
+        if is_cancelled(cancel):
             return
         yield item, _call(func, item)
 
@@ -154,7 +188,7 @@ def _map_executor(func, items, executor: cf.Executor, max_in_flight: int, cancel
     queue = iter(items)
 
     def submit_next() -> bool:
-        if cancel():
+        if is_cancelled(cancel):
             return False
         item = next(queue, _END)
         if item is _END:
@@ -166,7 +200,7 @@ def _map_executor(func, items, executor: cf.Executor, max_in_flight: int, cancel
         while len(pending) < max_in_flight and submit_next():
             pass
         while pending:
-            if cancel():
+            if is_cancelled(cancel):
                 _drop_queued(pending)
                 if not pending:
                     return
@@ -203,7 +237,7 @@ def _map_distributed(func, items, scheduler, max_in_flight, cancel):
         completed = as_completed()
 
         def submit_next() -> bool:
-            if cancel():
+            if is_cancelled(cancel):
                 return False
             item = next(queue, _END)
             if item is _END:

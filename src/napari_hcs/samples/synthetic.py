@@ -17,7 +17,7 @@ from scipy import ndimage as ndi
 
 from ..plate import Plate, Site, well_name
 
-__all__ = ["PhenotypeClass", "DEFAULT_CLASSES", "make_synthetic_plate", "render_site"]
+__all__ = ["DEFAULT_CLASSES", "PhenotypeClass", "SyntheticLoader", "make_synthetic_plate", "render_site"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,41 @@ def render_site(
     return image.astype(np.uint16), nuclei
 
 
+def _render_pixels(phenotype: PhenotypeClass, shape: tuple[int, int], n_cells: int, seed: int) -> np.ndarray:
+    return render_site(phenotype, shape=shape, n_cells=n_cells, seed=seed)[0]
+
+
+@dataclass(frozen=True)
+class SyntheticLoader:
+    """``loader(site)``: a site of a generated plate, drawn when computed.
+
+    Attributes
+    ----------
+    classes : dict of str to PhenotypeClass
+        The class of each well, in well order.
+    shape : (int, int)
+        ``(Y, X)`` of every site.
+    n_cells : int
+        Cells per site.
+    seed : int
+        Seed of the plate; each site draws from its own seed derived from it.
+    """
+
+    classes: dict[str, PhenotypeClass]
+    shape: tuple[int, int]
+    n_cells: int
+    seed: int
+
+    def site_seed(self, site: Site) -> int:
+        return self.seed * 1_000_003 + list(self.classes).index(site.well) * 1009 + site.field
+
+    def __call__(self, site: Site) -> da.Array:
+        render = dask.delayed(_render_pixels)(
+            self.classes[site.well], self.shape, self.n_cells, self.site_seed(site)
+        )
+        return da.from_delayed(render, shape=(3, *self.shape), dtype=np.uint16)
+
+
 def make_synthetic_plate(
     *,
     n_rows: int = 2,
@@ -135,22 +170,13 @@ def make_synthetic_plate(
     wells = [well_name(r, c) for r in range(n_rows) for c in range(n_columns)]
     well_class = {w: classes[i % n_columns % len(classes)] for i, w in enumerate(wells)}
     sites = {w: [Site(w, f, 0) for f in range(n_sites)] for w in wells}
-
-    def site_seed(site: Site) -> int:
-        return seed * 1_000_003 + wells.index(site.well) * 1009 + site.field
-
-    def load(site: Site):
-        render = dask.delayed(lambda: render_site(
-            well_class[site.well], shape=shape, n_cells=n_cells, seed=site_seed(site))[0])
-        return da.from_delayed(render(), shape=(3, *shape), dtype=np.uint16)
-
     annotations = pd.DataFrame({"class": [well_class[w].name for w in wells]},
                                index=pd.Index(wells, name="well"))
     return Plate(
         name="synthetic",
         channels=list(CHANNELS),
         sites=sites,
-        loader=load,
+        loader=SyntheticLoader(classes=well_class, shape=tuple(shape), n_cells=n_cells, seed=seed),
         shape=shape,
         dtype=np.uint16,
         layout=layout,

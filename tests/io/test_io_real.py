@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from napari_hcs.cli import main
-from napari_hcs.io import open_plate, write_plate
-from napari_hcs.io.ome_zarr import write_site_labels
-from napari_hcs.samples.bundled import sample_layout, sample_path
+from napari_hcs.io import open_plate, write_plate, write_site_labels
+from napari_hcs.samples import sample_layout, sample_path
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +59,9 @@ def test_bundled_samples_open():
     mini = open_plate(sample_path("scportrait_mini"), layout=sample_layout())
     assert mini.wells == ["B02", "B04"] and mini.n_sites() == 6 and mini.shape == (540, 540)
     assert mini.well_annotations("B02")["Treatment"] == "Unstimulated"
+    by_path = open_plate(sample_path("scportrait_mini"))  # the folder's own layout table
+    assert by_path.well_annotations("B02") == mini.well_annotations("B02")
+    assert by_path.summary()["layout_source"] == str(sample_layout())
 
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])

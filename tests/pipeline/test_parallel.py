@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from napari_hcs.pipeline.parallel import map_sites
+from napari_hcs.pipeline import Workers, map_sites
 
 
 def square(value: int) -> int:
@@ -49,6 +49,17 @@ def test_cancel_stops_submitting_new_items():
     for item, _ in map_sites(square, range(10), cancel=cancel):
         taken.append(item)
     assert taken == [0, 1]
+
+
+def test_cancel_may_be_an_event():
+    stop = threading.Event()
+    stop.set()
+    assert list(map_sites(square, range(3), cancel=stop)) == []
+
+
+def test_workers_name_where_the_work_runs():
+    assert Workers.of(3) == Workers(3, pool="process")
+    assert _as_dict(Workers(2, pool="thread").map(square, [1, 2])) == {1: 1, 2: 4}
 
 
 def test_thread_pool_keeps_in_flight_items_bounded():
