@@ -155,3 +155,23 @@ def test_run_selected_wells_and_cancel(widget, qtbot, tmp_path):
     summary = finished.args[0]
     assert summary["cancelled"] and summary["sites"] < 3
     assert set(CellStore(tmp_path / "run").cells().well) <= {"A01", "A02", "A03"}
+
+
+def test_a_segmented_site_shows_the_labels_its_project_keeps(widget, qtbot):
+    import numpy as np
+
+    widget.form.live_preview.value = False
+    plate = _tiny_plate()
+    with qtbot.waitSignal(widget.session.site_shown, timeout=TIMEOUT_MS):
+        widget.set_plate(plate)
+    panel = widget.run_panel
+    assert panel.project.text() == str(widget.session.project.folder)
+    widget.form.crop_size.value = 16
+    with qtbot.waitSignal(panel.run_finished, timeout=TIMEOUT_MS):
+        panel.run_plate_button.click()
+    with qtbot.waitSignal(widget.session.site_shown, timeout=TIMEOUT_MS):
+        widget.session.request_site(plate.site("A02"))
+    stored = widget.session.project.label_store().read(plate.site("A02"))
+    layer = widget.viewer.layers["nuclei"]
+    assert layer.metadata[META_SITE] == plate.site("A02")
+    np.testing.assert_array_equal(layer.data, stored["nuclei"])

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from ..io import site_key
 from ..io.atomic import write_json_atomic, write_parquet_atomic
 from ..vocabulary import CROP_INDEX, EMBEDDING_PREFIX, FEATURE_PREFIX
 
@@ -37,11 +38,6 @@ __all__ = [
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-def site_key(well: str, field: int, timepoint: int) -> str:
-    """Return the file-name key of a site, e.g. ``B04_f001_t000``."""
-    return f"{well}_f{int(field):03d}_t{int(timepoint):03d}"
 
 
 def feature_columns(table: pd.DataFrame) -> list[str]:

@@ -6,7 +6,7 @@ A project folder holds::
     layout.csv          per-well annotations (class, compound, concentration, ...)
     classes.json        the class list the user edits: [{"name", "color"}, ...]
     cells.json, cells/, crops.zarr, features/, columns/   the cell store
-    labels/             segmentation labels of plates that cannot hold them
+    labels/             segmentation labels of every site (the label store)
     models/             trained model checkpoints
 
 Reopening the folder restores the annotations and classes.
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..io import LabelStore, read_layout_table, write_layout_table
 from ..io.atomic import write_json_atomic
 from .cell_store import CellStore
-from ..io import read_layout_table, write_layout_table
 from ..plate import Plate
 
 __all__ = ["Project", "default_project_dir"]
@@ -184,6 +184,6 @@ class Project:
         path.mkdir(exist_ok=True)
         return path
 
-    @property
-    def labels_dir(self) -> Path:
-        return self.folder / "labels"
+    def label_store(self) -> LabelStore:
+        """Return the project's label store (segmentation labels of each site)."""
+        return LabelStore(self.folder)

@@ -131,6 +131,7 @@ def site_layer_data(
     *,
     percentiles: tuple[float, float] = (0.5, 99.8),
     labels: bool = True,
+    project_labels: dict | None = None,
 ) -> list[LayerDataTuple]:
     """Read a site and return napari layer data tuples: channels, then stored labels.
 
@@ -143,7 +144,11 @@ def site_layer_data(
     percentiles : tuple of float
         Percentiles of each channel used as its contrast limits.
     labels : bool
-        Also return the site's stored label images (``plate.site_labels``).
+        Also return the site's label images: the plate's own (``plate.site_labels``)
+        and ``project_labels``.
+    project_labels : dict of str to ndarray, optional
+        Label images kept in the project for this site (its label store), shown
+        instead of the plate's own of the same name.
 
     Returns
     -------
@@ -178,7 +183,7 @@ def site_layer_data(
             kwargs["multiscale"] = True
         layers.append((data, kwargs, "image"))
     if labels:
-        for name, label_image in plate.site_labels(site).items():
+        for name, label_image in {**plate.site_labels(site), **(project_labels or {})}.items():
             kwargs = {
                 "name": name,
                 "opacity": 0.5,

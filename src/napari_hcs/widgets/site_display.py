@@ -38,6 +38,12 @@ def site_display(viewer) -> "SiteDisplay":
     return _DISPLAYS[id(viewer)]
 
 
+def _read_site(plate: Plate, site: Site, label_store) -> list:
+    """Layer data of a site, with the labels its project keeps (runs in a worker thread)."""
+    stored = label_store.read(site) if label_store is not None else {}
+    return site_layer_data(plate, site, project_labels=stored)
+
+
 class SiteDisplay(QObject):
     """Loads the sites a session asks for into a viewer's layers, one at a time.
 
@@ -93,7 +99,9 @@ class SiteDisplay(QObject):
         from napari.qt.threading import create_worker
 
         self._loading = site
-        worker = create_worker(site_layer_data, self.session.plate, site, _start_thread=False)
+        project = self.session.project
+        worker = create_worker(_read_site, self.session.plate, site, project.label_store() if project else None,
+                               _start_thread=False)
         worker.returned.connect(self._on_loaded)
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
