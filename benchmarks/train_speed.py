@@ -37,11 +37,9 @@ import torch
 import torch.nn.functional as F
 import zarr
 
-from napari_hcs.nn.data import Preprocess
-from napari_hcs.nn.device import resolve_device
-from napari_hcs.nn.models import build_model
-from napari_hcs.nn.predict import autocast_context, predict_cells
-from napari_hcs.nn.training import train_model
+from napari_hcs.nn import TrainConfig, build_model, predict_cells, resolve_device, train_model
+from napari_hcs.nn.predict import autocast_context
+from napari_hcs.nn.preprocess import Preprocess
 
 CHANNELS = ["DNA", "tubulin", "actin"]
 
@@ -63,20 +61,18 @@ def synthetic_cells(n: int, size: int, seed: int = 0) -> tuple[pd.DataFrame, np.
 
 def product_images_per_s(table, crops, args) -> tuple[float, torch.nn.Module, dict]:
     """Images/s of the second (warm) epoch of train_model, and the trained model."""
-    result = train_model(
-        table, crops, label_column="cls", split=pd.Series("train", index=table.index), model=args.model,
-        depth=args.depth, width=args.width, epochs=2, batch_size=args.batch_size, device=args.device,
-        channels=CHANNELS, seed=0, preload=True,
-    )
+    config = TrainConfig(model=args.model, depth=args.depth, width=args.width, epochs=2,
+                         batch_size=args.batch_size, device=args.device, seed=0, preload=True)
+    result = train_model(table, crops, config, label_column="cls", split=pd.Series("train", index=table.index),
+                         channels=CHANNELS)
     return result.history[-1]["images_per_s"], result.model, result.meta
 
 
 def streaming_images_per_s(table, store, args) -> float:
-    result = train_model(
-        table, store, label_column="cls", split=pd.Series("train", index=table.index), model=args.model,
-        depth=args.depth, width=args.width, epochs=2, batch_size=args.batch_size, device=args.device,
-        channels=CHANNELS, seed=0, preload=False,
-    )
+    config = TrainConfig(model=args.model, depth=args.depth, width=args.width, epochs=2,
+                         batch_size=args.batch_size, device=args.device, seed=0, preload=False)
+    result = train_model(table, store, config, label_column="cls", split=pd.Series("train", index=table.index),
+                         channels=CHANNELS)
     return result.history[-1]["images_per_s"]
 
 

@@ -11,8 +11,10 @@ import os
 import sys
 from pathlib import Path
 
-MODEL_CHOICES = ("wrn", "cnn1", "cnn2", "cnn3", "ae")
-BASELINE_METHODS = ("random_forest", "lda", "svm")
+from ..vocabulary import BASELINE_METHODS, DEVICE_CHOICES, MODEL_NAMES, RESIZE_MODES, SCHEDULES
+from ._split_options import add_split_arguments as _add_split_arguments
+from ._split_options import split_from_arguments
+
 COMPARE_JSON = "compare.json"
 COMPARE_CSV = "compare.csv"
 
@@ -20,23 +22,16 @@ COMPARE_CSV = "compare.csv"
 # -- arguments -----------------------------------------------------------------
 
 
-def _add_split_arguments(parser, *, test_fraction: float) -> None:
-    group = parser.add_argument_group("split (whole wells are held out)")
-    group.add_argument("--split-column", help="column holding a predefined split (train/val/test); "
-                       "without val rows, val groups are carved from train")
-    group.add_argument("--holdout", metavar="COLUMN=VALUE[,VALUE]",
-                       help="test on the cells whose COLUMN is one of the values (e.g. plate=Week4_27821)")
-    group.add_argument("--group-column", default="well",
-                       help="what is held out whole: well (default), plate, or columns joined with "
-                       "commas (e.g. plate,well,site holds out sites)")
-    group.add_argument("--val-fraction", type=float, default=0.2, help="fraction of each class's groups for val")
-    group.add_argument("--test-fraction", type=float, default=test_fraction,
-                       help=f"fraction of groups for test when no split is given (default {test_fraction})")
-
-
 def _add_model_arguments(parser) -> None:
+    class DeviceNames(tuple):
+        """The device names, which also take a GPU number: cuda:1."""
+
+        def __contains__(self, name) -> bool:
+            kind, colon, index = str(name).partition(":")
+            return tuple.__contains__(self, kind) and (not colon or (kind != "auto" and index.isdigit()))
+
     group = parser.add_argument_group("model and training")
-    group.add_argument("--model", choices=MODEL_CHOICES, default="wrn", help="network (default wrn)")
+    group.add_argument("--model", choices=MODEL_NAMES, default="wrn", help="network (default wrn)")
     group.add_argument("--depth", type=int, default=2, help="blocks (convolutions) per stage (default 2)")
     group.add_argument("--width", type=int, default=2, help="widening factor k: 16k/32k/64k channels (default 2)")
     group.add_argument("--dropout", type=float, default=0.0, help="dropout rate (default 0)")
@@ -44,16 +39,18 @@ def _add_model_arguments(parser) -> None:
     group.add_argument("--batch-size", type=int, default=128, help="cells per batch, per process (default 128)")
     group.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     group.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (default 5e-4)")
-    group.add_argument("--schedule", choices=("cosine", "onecycle", "constant"), default="cosine")
+    group.add_argument("--schedule", choices=SCHEDULES, default="cosine",
+                       help="learning-rate schedule (default cosine)")
     group.add_argument("--early-stopping", type=int, default=5,
                        help="stop after this many epochs without better val loss (0: never; default 5)")
     group.add_argument("--no-balance", action="store_true", help="sample cells uniformly, not class-balanced")
     group.add_argument("--no-augment", action="store_true", help="no flips, rotations and random crops")
     group.add_argument("--intensity-jitter", type=float, default=0.0, help="random per-channel gain/offset s.d.")
     group.add_argument("--input-size", type=int, help="resize (or centre-crop) crops to this side first")
-    group.add_argument("--resize-mode", choices=("resize", "center"), default="resize",
+    group.add_argument("--resize-mode", choices=RESIZE_MODES, default="resize",
                        help="how crops reach --input-size (default resize)")
-    group.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    group.add_argument("--device", choices=DeviceNames(DEVICE_CHOICES), type=str.lower, default="auto",
+                       help="device to train on, or cuda:N (default auto)")
     group.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     group.add_argument("--seed", type=int, default=0, help="seed of split, weights, sampling (default 0)")
 
@@ -120,45 +117,22 @@ def _project_table(folder: str):
 
 
 def _make_split(table, args, label_column):
-    """Split Series for the table, and the table with helper columns added."""
-    from ..learn.splits import holdout_split, split_by_well
-
-    group_column = args.group_column
-    if "," in group_column:
-        parts = [c.strip() for c in group_column.split(",") if c.strip()]
-        missing = [c for c in parts if c not in table.columns]
-        if missing:
-            raise ValueError(
-                f"--group-column: {', '.join(missing)} not in the cell table; columns are: "
-                f"{', '.join(map(str, table.columns))}."
-            )
-        group_column = "_group"
-        table = table.assign(_group=table[parts].astype(str).agg("/".join, axis=1))
-    split_column = args.split_column
-    if args.holdout:
-        if split_column:
-            raise ValueError("Give either --split-column or --holdout, not both.")
-        column, sep, values = args.holdout.partition("=")
-        if not sep or not values.strip():
-            raise ValueError(f"--holdout {args.holdout!r}: expected COLUMN=VALUE[,VALUE], e.g. plate=Week4_27821.")
-        split_column = "_holdout"
-        table = table.assign(_holdout=holdout_split(table, column.strip(), [v.strip() for v in values.split(",")]))
-    labels = label_column
-    if labels is None:
-        labels = "_all_cells"
-        table = table.assign(_all_cells="cells")
-    split = split_by_well(
-        table, labels, split_column=split_column, val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction, group_column=group_column, seed=args.seed,
-    )
-    return split, table
+    """The split of the table that the split options ask for, and the table."""
+    return split_from_arguments(table, args, label_column), table
 
 
 def _train(args, table, store, split, out, *, desc: str):
     from tqdm import tqdm
 
-    from ..nn.training import train_model
+    from ..nn import TrainConfig, train_model
 
+    config = TrainConfig(
+        model=args.model, depth=args.depth, width=args.width, dropout=args.dropout, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
+        balanced=not args.no_balance, early_stopping=args.early_stopping, augment=not args.no_augment,
+        intensity_jitter=args.intensity_jitter, input_size=args.input_size, resize_mode=args.resize_mode,
+        device=args.device, amp=not args.no_amp, seed=args.seed,
+    )
     show = _is_main_process()
     with tqdm(total=args.epochs, desc=desc, unit="epoch", file=sys.stderr, disable=not show) as bar:
 
@@ -171,15 +145,8 @@ def _train(args, table, store, split, out, *, desc: str):
             bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items()})
             bar.update(1)
 
-        return train_model(
-            table, store.crops, label_column=args.label_column, split=split, model=args.model,
-            depth=args.depth, width=args.width, dropout=args.dropout, epochs=args.epochs,
-            batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
-            balanced=not args.no_balance, early_stopping=args.early_stopping, augment=not args.no_augment,
-            intensity_jitter=args.intensity_jitter, input_size=args.input_size, resize_mode=args.resize_mode,
-            channels=store.channels, device=args.device, amp=not args.no_amp, seed=args.seed,
-            checkpoint_path=out, progress=progress,
-        )
+        return train_model(table, store.crops, config, label_column=args.label_column, split=split,
+                           channels=store.channels, checkpoint_path=out, progress=progress)
 
 
 def _evaluated(metrics: dict) -> tuple[str, dict | None]:
@@ -193,7 +160,7 @@ def _evaluated(metrics: dict) -> tuple[str, dict | None]:
 
 
 def run_train(args) -> int:
-    from ..learn.metrics import save_confusion_matrix_png
+    from ..learn import save_confusion_matrix_png
 
     if args.model != "ae" and not args.label_column:
         raise ValueError(f"--label-column is needed to train the classifier {args.model!r}.")
@@ -249,8 +216,7 @@ def run_predict(args) -> int:
 
 
 def run_compare(args) -> int:
-    from ..learn.baselines import run_baselines
-    from ..learn.metrics import format_table, metrics_table
+    from ..learn import format_table, metrics_table, run_baselines
     from ..nn.models import model_task
 
     if model_task(args.model) != "classification":
@@ -263,7 +229,7 @@ def run_compare(args) -> int:
         return 0
     print("compare: baselines (random forest, LDA, linear SVM) ...", file=sys.stderr)
     baselines = run_baselines(table, args.label_column, split, methods=BASELINE_METHODS, seed=args.seed,
-                              n_jobs=args.n_jobs, group_column="_group" if "," in args.group_column else args.group_column)
+                              n_jobs=args.n_jobs, group_column=args.group_column)
     evaluated_on, cnn_metrics = _evaluated(cnn.metrics)
     results = {"cnn": cnn_metrics}
     results.update({name: baselines[name][baselines[name].get("evaluated_on", "test")] for name in BASELINE_METHODS})

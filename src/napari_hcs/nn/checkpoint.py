@@ -7,10 +7,21 @@ A checkpoint is a ``torch.save`` of a plain dict::
      "meta_json": "{...}"}                   # everything else, as a JSON string
 
 so :func:`torch.load` opens it with ``weights_only=True`` and never runs code
-from the file; a SHA-256 of the weights (``weights_sha256``) detects damaged files. The metadata holds the architecture and hyper-parameters (enough
+from the file; a SHA-256 of the weights (``weights_sha256``) detects damaged files.
+The metadata holds the architecture and hyper-parameters (enough
 to rebuild the network with :func:`napari_hcs.nn.models.build_model`), the channel
 names, crop size and preprocessing (input size, per-channel mean and std),
-the class names, the training history, the split counts and the metrics.
+the class names, the training options (``hyperparameters``: the
+:class:`~napari_hcs.nn.config.TrainConfig` as run), the training history, the
+split counts and the metrics.
+
+Examples
+--------
+>>> model = build_model("cnn1", in_channels=1, num_classes=2, depth=1, width=1, hidden=8)
+>>> path = save_checkpoint(tmp_path / "model.pt", model, {"classes": ["a", "b"]})
+>>> loaded, meta = load_checkpoint(path)
+>>> meta["architecture"]["name"], meta["classes"]
+('cnn1', ['a', 'b'])
 """
 
 from __future__ import annotations

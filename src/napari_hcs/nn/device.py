@@ -13,14 +13,36 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["DistributedContext", "distributed_context", "resolve_device"]
+from ..vocabulary import DEVICE_CHOICES
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+__all__ = ["DistributedContext", "check_device_name", "distributed_context", "resolve_device"]
 
 
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
+
+
+def check_device_name(device: str | torch.device) -> str:
+    """Return the device name in lower case, or raise ValueError if it names no device.
+
+    Checks the spelling only (one of :data:`~napari_hcs.vocabulary.DEVICE_CHOICES`
+    or ``cuda:N``), not whether this machine has that device.
+
+    Examples
+    --------
+    >>> check_device_name("CUDA:1")
+    'cuda:1'
+    >>> check_device_name("tpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown device 'tpu'; expected one of auto, cpu, cuda, mps (or cuda:N).
+    """
+    name = str(device).strip().lower()
+    kind, colon, index = name.partition(":")
+    if kind not in DEVICE_CHOICES or (colon and not (kind != "auto" and index.isdigit())):
+        raise ValueError(f"Unknown device {device!r}; expected one of {', '.join(DEVICE_CHOICES)} (or cuda:N).")
+    return name
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -48,10 +70,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     >>> resolve_device("cpu")
     device(type='cpu')
     """
-    if isinstance(device, torch.device):
-        name = str(device)
-    else:
-        name = str(device).strip().lower()
+    name = check_device_name(device)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -59,8 +78,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     kind = name.split(":")[0]
-    if kind not in DEVICE_CHOICES:
-        raise ValueError(f"Unknown device {device!r}; expected one of {', '.join(DEVICE_CHOICES)} (or cuda:N).")
     if kind == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError(

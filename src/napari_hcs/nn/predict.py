@@ -20,10 +20,14 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..project.cell_store import CROP_INDEX, EMBEDDING_PREFIX, CellStore
+from ..cancel import check_cancel
+from ..project import CROP_INDEX, CellStore
+from ..project.cell_store import EMBEDDING_PREFIX
 from .checkpoint import load_checkpoint
-from .data import CropReader, Preprocess, _prefetched, check_cancel
+from .crop_reader import CropReader
 from .device import resolve_device
+from .preprocess import Preprocess
+from .sampling import prefetched
 
 __all__ = ["PredictResult", "predict_cells", "predict_project", "embedding_column_names"]
 
@@ -129,16 +133,18 @@ def iter_model_outputs(
     amp: bool = True,
     channels_last: bool = False,
     cancel=None,
-    what: str = "Prediction",
+    cancel_message: str = "Prediction was cancelled.",
 ) -> Iterator[tuple[np.ndarray, tuple]]:
     """Yield ``(positions, forward(model, batch))`` over crops read in chunk order.
 
     ``positions`` index into ``crop_indices``. The model must be in eval mode;
     gradients are off. The next batch is read by a background thread.
+    ``cancel`` is checked before each batch; when set, :class:`napari_hcs.cancel.Cancelled`
+    carries ``cancel_message``.
     """
     batches = reader.iter_batches(crop_indices, batch_size)
-    for positions, raw in _prefetched(batches, 2):
-        check_cancel(cancel, what)
+    for positions, raw in prefetched(batches, 2):
+        check_cancel(cancel, cancel_message)
         # Gradients are off for the forward pass only, never across a yield.
         with torch.no_grad():
             batch = torch.from_numpy(raw)
@@ -213,6 +219,16 @@ def predict_cells(
     ------
     ValueError
         If the crops' channels or size do not match the model's (naming both).
+
+    Examples
+    --------
+    >>> from napari_hcs.nn.models import build_model
+    >>> model = build_model("cnn1", in_channels=2, num_classes=3, depth=1, width=1, hidden=8)
+    >>> meta = {"channels": ["DNA", "GFP"], "classes": ["a", "b", "c"],
+    ...         "preprocess": Preprocess(crop_size=8).to_meta()}
+    >>> out = predict_cells(model, meta, np.zeros((5, 2, 8, 8), np.float32), device="cpu")
+    >>> out.probabilities.shape, out.embeddings.shape, out.classes.shape
+    ((5, 3), (5, 8), (5,))
     """
     device = resolve_device(device)
     if not isinstance(model, nn.Module):

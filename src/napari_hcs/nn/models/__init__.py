@@ -28,9 +28,18 @@ from .autoencoder import ConvAutoencoder
 from .cnn import PlainCNN
 from .wide_resnet import WideResNet
 
-__all__ = ["MODELS", "ConvAutoencoder", "PlainCNN", "WideResNet", "build_model", "model_names", "model_task"]
+__all__ = [
+    "MODELS",
+    "ConvAutoencoder",
+    "PlainCNN",
+    "WideResNet",
+    "build_model",
+    "hyperparameter_names",
+    "model_names",
+    "model_task",
+]
 
-#: Registry of model names to constructors.
+#: Registry of model names to constructors (keys: :data:`napari_hcs.vocabulary.MODEL_NAMES`).
 MODELS = {
     "wrn": WideResNet,
     "cnn1": partial(PlainCNN, variant=1),
@@ -58,6 +67,19 @@ def _accepted(constructor) -> dict[str, inspect.Parameter]:
     fixed = constructor.keywords if isinstance(constructor, partial) else {}
     params = dict(inspect.signature(target).parameters)
     return {k: p for k, p in params.items() if k not in fixed and k != "self"}
+
+
+def hyperparameter_names(name: str) -> list[str]:
+    """Return the hyper-parameters :func:`build_model` accepts for a registered name.
+
+    Examples
+    --------
+    >>> hyperparameter_names("ae")
+    ['in_channels', 'crop_size', 'width', 'embedding_dim', 'num_classes']
+    """
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}; models are: {', '.join(MODELS)}.")
+    return list(_accepted(MODELS[name]))
 
 
 def build_model(name: str, **hp) -> nn.Module:

@@ -12,9 +12,9 @@ import torch
 from napari_hcs.cli import main
 from napari_hcs.nn.checkpoint import load_checkpoint
 from napari_hcs.nn.predict import predict_cells, predict_project
-from napari_hcs.project.folder import Project
 from napari_hcs.nn.training import train_model
-from test_train import CHANNELS, make_crops, make_store, small
+from napari_hcs.project.folder import Project
+from training_cells import CHANNELS, make_crops, make_store, small
 
 torch.set_num_threads(1)
 
@@ -25,8 +25,8 @@ def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("project")
     table, crops = make_crops(64)
     store = make_store(folder, table, crops)
-    result = train_model(store.table(), store.crops, label_column="cls",
-                         checkpoint_path=folder / "models" / "m.pt", **small(model="cnn2", epochs=4, lr=3e-3))
+    result = train_model(store.table(), store.crops, small(model="cnn2", epochs=4, lr=3e-3), label_column="cls",
+                         channels=CHANNELS, checkpoint_path=folder / "models" / "m.pt")
     return folder, result
 
 

@@ -1,13 +1,13 @@
-"""Networks: registry, shapes at any crop size and channel count, embeddings, checkpoints."""
+"""Networks: registry, shapes at any crop size and channel count, embeddings."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from napari_hcs.nn.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-from napari_hcs.nn.models import WideResNet, build_model, model_names, model_task
+from napari_hcs.nn.models import MODELS, WideResNet, build_model, hyperparameter_names, model_names, model_task
 from napari_hcs.nn.models.wide_resnet import PreActBlock
+from napari_hcs.vocabulary import MODEL_NAMES
 
 torch.set_num_threads(1)
 
@@ -88,70 +88,6 @@ def test_registry_names_and_errors():
                       "crop_size": None, "in_channels": 3, "num_classes": 2}
 
 
-# -- checkpoints ---------------------------------------------------------------------
-
-
-def _saved(tmp_path, name="wrn"):
-    torch.manual_seed(0)
-    model = build_model(name, in_channels=3, num_classes=2, depth=1, width=1)
-    path = save_checkpoint(tmp_path / "model.pt", model, {"classes": ["a", "b"], "channels": ["x", "y", "z"]})
-    return model, path
-
-
-def test_checkpoint_round_trip_is_plain_and_identical(tmp_path):
-    model, path = _saved(tmp_path)
-    payload = torch.load(path, weights_only=True)
-    assert payload["format"] == "napari-hcs-model" and isinstance(payload["meta_json"], str)
-    loaded, meta = load_checkpoint(path)
-    assert meta["classes"] == ["a", "b"] and meta["architecture"]["name"] == "wrn"
-    x = torch.randn(3, 3, 32, 32)
-    model.eval()
-    assert torch.equal(model(x), loaded(x))
-
-
-@pytest.mark.parametrize("kind", ["garbage", "truncated", "damaged", "pickle", "foreign"])
-def test_bad_checkpoints_give_clear_errors(tmp_path, kind):
-    _, path = _saved(tmp_path)
-    data = path.read_bytes()
-    bad = tmp_path / f"{kind}.pt"
-    if kind == "garbage":
-        bad.write_bytes(b"not a model at all" * 20)
-        message = "not a torch checkpoint archive"
-    elif kind == "truncated":
-        bad.write_bytes(data[: len(data) // 2])
-        message = "not a torch checkpoint archive"
-    elif kind == "damaged":
-        middle = len(data) // 2
-        bad.write_bytes(data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 64]) + data[middle + 64 :])
-        message = "damaged|corrupt"
-    elif kind == "pickle":
-        torch.save({"model": torch.nn.Linear(2, 2)}, bad)
-        message = "objects other than tensors"
-    else:
-        torch.save({"weights": torch.zeros(2)}, bad)
-        message = "not a napari-hcs model"
-    with pytest.raises(CheckpointError, match=message) as info:
-        read_checkpoint(bad)
-    assert str(bad) in str(info.value)
-
-
-def test_missing_checkpoint(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_checkpoint(tmp_path / "nothing.pt")
-
-
-# -- devices -------------------------------------------------------------------------
-
-
-def test_resolve_device():
-    from napari_hcs.nn.device import distributed_context, resolve_device
-
-    assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
-    with pytest.raises(ValueError, match="Unknown device 'tpu'"):
-        resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="sees no CUDA GPU"):
-            resolve_device("cuda")
-    context = distributed_context("cpu")
-    assert (context.rank, context.world_size, context.enabled) == (0, 1, False)
+def test_registry_is_the_vocabulary():
+    assert tuple(MODELS) == MODEL_NAMES
+    assert "hidden" in hyperparameter_names("cnn1") and "hidden" not in hyperparameter_names("wrn")

@@ -29,14 +29,14 @@ def _digest(model: torch.nn.Module) -> str:
 
 def _worker(rank: int, world_size: int, port: int, folder: str) -> None:
     from napari_hcs.nn.training import train_model
-    from test_train import make_crops, small
+    from training_cells import CHANNELS, make_crops, small
 
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
     table, crops = make_crops(64)
-    result = train_model(table, crops, label_column="cls", checkpoint_path=os.path.join(folder, "model.pt"),
-                         **small(epochs=2, batch_size=8))
+    result = train_model(table, crops, small(epochs=2, batch_size=8), label_column="cls", channels=CHANNELS,
+                         checkpoint_path=os.path.join(folder, "model.pt"))
     report = {
         "rank": rank,
         "epochs": len(result.history),

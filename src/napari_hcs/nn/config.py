@@ -1,0 +1,245 @@
+"""The options of a training run, checked once: :class:`TrainConfig`.
+
+Every option of :func:`napari_hcs.nn.training.train_model` that is not data (the
+table, the crops, the labels, the split) or a callback lives here, with the
+defaults that work on real data. The fields are plain values (str, int, float,
+bool, None and one dict), so a form or a JSON file can fill a config, and
+:meth:`TrainConfig.to_dict` / :meth:`TrainConfig.from_dict` carry it to JSON and
+back; a trained model records its config in ``meta["hyperparameters"]``.
+
+Examples
+--------
+>>> config = TrainConfig(model="cnn2", epochs=5)
+>>> config.batch_size, config.schedule
+(128, 'cosine')
+>>> TrainConfig.from_dict(config.to_dict()) == config
+True
+>>> TrainConfig(schedule="step")
+Traceback (most recent call last):
+...
+ValueError: TrainConfig.schedule must be one of cosine, onecycle, constant; got 'step'.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from numbers import Integral, Real
+
+import numpy as np
+
+from ..vocabulary import MODEL_NAMES, RESIZE_MODES, SCHEDULES
+from .device import check_device_name
+from .models import hyperparameter_names
+
+__all__ = ["TrainConfig"]
+
+#: Hyper-parameters of a network that training sets from the data, not from the config.
+DATA_HYPERPARAMETERS = ("in_channels", "num_classes", "crop_size")
+
+
+@dataclass
+class TrainConfig:
+    """How to train a network on single-cell crops.
+
+    Parameters
+    ----------
+    model : {"wrn", "cnn1", "cnn2", "cnn3", "ae"}
+        Network (see :mod:`napari_hcs.nn.models`); ``"ae"`` learns without labels.
+    depth, width : int
+        Blocks (convolutions) per stage and widening factor.
+    dropout : float
+        Dropout rate, in [0, 1).
+    model_options : dict
+        Further hyper-parameters of the network (e.g. ``hidden``, ``embedding_dim``);
+        they override ``depth``, ``width`` and ``dropout``.
+    epochs : int
+        Maximum number of epochs.
+    batch_size : int
+        Cells per batch (per process when distributed).
+    lr, weight_decay : float
+        Adam learning rate and (L2) weight decay.
+    schedule : {"cosine", "onecycle", "constant"}
+        Learning-rate schedule, stepped every batch.
+    balanced : bool
+        Draw training cells with probability inversely proportional to their
+        class size (each epoch draws as many cells as the train split holds).
+    early_stopping : int
+        Stop after this many epochs without a lower validation loss (0: never).
+    augment : bool
+        Random flips, 90-degree rotations and pad-4 random crops.
+    intensity_jitter : float
+        Standard deviation of random per-channel gain and offset (0: none).
+    input_size : int or None
+        Network input side; crops are resized (or centre-cropped) to it. None
+        keeps the crop size.
+    resize_mode : {"resize", "center"}
+        How crops reach ``input_size``.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    amp : bool
+        Mixed precision (bfloat16, or float16 with loss scaling) on CUDA only.
+    channels_last : bool or None
+        Channels-last memory format; None: on CUDA.
+    preload : bool or None
+        Read the training crops into (device) memory once; None: when they take
+        at most 4 GiB (and a quarter of the free GPU memory). Otherwise batches
+        stream from the store in chunk order.
+    deterministic : bool or None
+        Deterministic kernels, so that a rerun with the same seed on the same
+        machine gives the same model bit for bit. None: on CPU, where it costs
+        nothing; off on GPUs, where deterministic cuDNN kernels are slower.
+    seed : int
+        Seeds the default split, the initial weights, the sampling and the augmentation.
+
+    Raises
+    ------
+    ValueError
+        When an option is out of range or of the wrong kind (naming the option,
+        what it must be, and the value given).
+    """
+
+    model: str = "wrn"
+    depth: int = 2
+    width: int = 2
+    dropout: float = 0.0
+    model_options: dict = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    balanced: bool = True
+    early_stopping: int = 5
+    augment: bool = True
+    intensity_jitter: float = 0.0
+    input_size: int | None = None
+    resize_mode: str = "resize"
+    device: str = "auto"
+    amp: bool = True
+    channels_last: bool | None = None
+    preload: bool | None = None
+    deterministic: bool | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self._check_choice("model", MODEL_NAMES)
+        self._check_choice("schedule", SCHEDULES)
+        self._check_choice("resize_mode", RESIZE_MODES)
+        try:
+            self.device = check_device_name(self.device)
+        except ValueError as error:
+            raise ValueError(f"TrainConfig.device: {error}") from None
+        for name in ("depth", "width", "epochs", "batch_size"):
+            self._check_integer(name, minimum=1)
+        for name in ("early_stopping", "seed"):
+            self._check_integer(name, minimum=0)
+        if self.input_size is not None:
+            self._check_integer("input_size", minimum=1)
+        self._check_number("lr", "a number above 0", lambda v: v > 0)
+        self._check_number("weight_decay", "a number of at least 0", lambda v: v >= 0)
+        self._check_number("intensity_jitter", "a number of at least 0", lambda v: v >= 0)
+        self._check_number("dropout", "a number in [0, 1)", lambda v: 0 <= v < 1)
+        for name in ("balanced", "augment", "amp"):
+            self._check_flag(name, optional=False)
+        for name in ("channels_last", "preload", "deterministic"):
+            self._check_flag(name, optional=True)
+        self._check_model_options()
+
+    # -- checks ------------------------------------------------------------------
+
+    def _fail(self, name: str, expected: str) -> None:
+        raise ValueError(f"TrainConfig.{name} must be {expected}; got {getattr(self, name)!r}.")
+
+    def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
+        if getattr(self, name) not in choices:
+            self._fail(name, f"one of {', '.join(choices)}")
+
+    def _check_integer(self, name: str, *, minimum: int) -> None:
+        value = getattr(self, name)
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+            self._fail(name, f"an integer of at least {minimum}")
+        setattr(self, name, int(value))
+
+    def _check_number(self, name: str, expected: str, accept) -> None:
+        value = getattr(self, name)
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or not accept(value):
+            self._fail(name, expected)
+        setattr(self, name, float(value))
+
+    def _check_flag(self, name: str, *, optional: bool) -> None:
+        value = getattr(self, name)
+        if value is None and optional:
+            return
+        if not isinstance(value, (bool, np.bool_)):
+            self._fail(name, "True, False or None" if optional else "True or False")
+        setattr(self, name, bool(value))
+
+    def _check_model_options(self) -> None:
+        options = self.model_options
+        if options is None:
+            options = {}
+        if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+            self._fail("model_options", "a dict of hyper-parameter names to values")
+        accepted = [n for n in hyperparameter_names(self.model) if n not in DATA_HYPERPARAMETERS]
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise ValueError(
+                f"TrainConfig.model_options: model {self.model!r} does not take {', '.join(unknown)}; "
+                f"it takes: {', '.join(accepted)}."
+            )
+        self.model_options = dict(options)
+
+    # -- use -------------------------------------------------------------------
+
+    def network_options(self) -> dict:
+        """Hyper-parameters for :func:`napari_hcs.nn.models.build_model` (besides the data's).
+
+        Examples
+        --------
+        >>> TrainConfig(model="ae", width=1, model_options={"embedding_dim": 16}).network_options()
+        {'width': 1, 'embedding_dim': 16}
+        """
+        if self.model == "ae":
+            options = {"width": self.width}
+        else:
+            options = {"depth": self.depth, "width": self.width, "dropout": self.dropout}
+        options.update(self.model_options)
+        return options
+
+    def to_dict(self) -> dict:
+        """Every option as a JSON-ready dict (field name to value)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["model_options"] = dict(self.model_options)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """Build a config from :meth:`to_dict` output (missing options take their defaults).
+
+        Raises
+        ------
+        ValueError
+            When ``values`` names an option that does not exist, or holds a bad value.
+        """
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ValueError(f"Unknown training option(s) {', '.join(unknown)}; options are: {', '.join(names)}.")
+        return cls(**values)
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> "TrainConfig":
+        """The config a model was trained with, from its metadata (``meta["hyperparameters"]``).
+
+        Entries that are no options (``world_size``) are left out; options that
+        an older model does not record take their defaults.
+
+        Examples
+        --------
+        >>> TrainConfig.from_meta({"hyperparameters": {"model": "cnn1", "world_size": 1}}).model
+        'cnn1'
+        """
+        names = {f.name for f in fields(cls)}
+        recorded = meta.get("hyperparameters", {})
+        return cls(**{k: v for k, v in recorded.items() if k in names})
