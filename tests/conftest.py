@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Docstring examples live in the package (src/); test files hold none, and this file
+# must not be collected a second time as a doctest module.
+collect_ignore = ["conftest.py"]
 SHARED_DATA = Path(os.environ.get("NAPARI_HCS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 

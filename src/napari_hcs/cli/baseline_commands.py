@@ -101,7 +101,7 @@ def _save(folder: Path, args, summary, results: dict, evaluated_on: str) -> None
 
 def run_baseline(args) -> int:
     from ..learn import format_table, metrics_table
-    from ..project.folder import Project
+    from ..project import Project
 
     folder = Path(args.project)
     if not folder.is_dir():

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     """Import the crops with a progress bar and print a JSON summary."""
     from tqdm import tqdm
 
-    from ..project.crop_import import DEFAULT_CHUNK_SIZE, import_crops
+    from ..project import DEFAULT_CHUNK_SIZE, import_crops
 
     channels = None
     if args.channels:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..vocabulary import BASELINE_METHODS, DEVICE_CHOICES, MODEL_NAMES, RESIZE_MODES, SCHEDULES
-from ._split_options import add_split_arguments as _add_split_arguments
+from ._split_options import add_split_arguments
 from ._split_options import split_from_arguments
 
 COMPARE_JSON = "compare.json"
@@ -22,14 +22,18 @@ COMPARE_CSV = "compare.csv"
 # -- arguments -----------------------------------------------------------------
 
 
+class _DeviceNames(tuple):
+    """The device names, which also take a GPU number: cuda:1."""
+
+    def __contains__(self, name) -> bool:
+        kind, colon, index = str(name).partition(":")
+        return tuple.__contains__(self, kind) and (not colon or (kind != "auto" and index.isdigit()))
+
+
+DEVICES = _DeviceNames(DEVICE_CHOICES)
+
+
 def _add_model_arguments(parser) -> None:
-    class DeviceNames(tuple):
-        """The device names, which also take a GPU number: cuda:1."""
-
-        def __contains__(self, name) -> bool:
-            kind, colon, index = str(name).partition(":")
-            return tuple.__contains__(self, kind) and (not colon or (kind != "auto" and index.isdigit()))
-
     group = parser.add_argument_group("model and training")
     group.add_argument("--model", choices=MODEL_NAMES, default="wrn", help="network (default wrn)")
     group.add_argument("--depth", type=int, default=2, help="blocks (convolutions) per stage (default 2)")
@@ -49,7 +53,7 @@ def _add_model_arguments(parser) -> None:
     group.add_argument("--input-size", type=int, help="resize (or centre-crop) crops to this side first")
     group.add_argument("--resize-mode", choices=RESIZE_MODES, default="resize",
                        help="how crops reach --input-size (default resize)")
-    group.add_argument("--device", choices=DeviceNames(DEVICE_CHOICES), type=str.lower, default="auto",
+    group.add_argument("--device", choices=DEVICES, type=str.lower, default="auto",
                        help="device to train on, or cuda:N (default auto)")
     group.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     group.add_argument("--seed", type=int, default=0, help="seed of split, weights, sampling (default 0)")
@@ -66,7 +70,7 @@ def register(subparsers) -> None:
     train.add_argument("--project", required=True, help="project folder with a cell store")
     train.add_argument("--label-column", help="cell-table column holding the class (not for --model ae)")
     train.add_argument("--out", help="model file to write (default <project>/models/<model>_<label>.pt)")
-    _add_split_arguments(train, test_fraction=0.0)
+    add_split_arguments(train, test_fraction=0.0)
     _add_model_arguments(train)
     train.set_defaults(func=run_train)
 
@@ -79,7 +83,8 @@ def register(subparsers) -> None:
     predict.add_argument("--project", required=True, help="project folder with a cell store")
     predict.add_argument("--model", required=True, help="model file from 'napari-hcs train'")
     predict.add_argument("--batch-size", type=int, default=512, help="cells per batch (default 512)")
-    predict.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    predict.add_argument("--device", choices=DEVICES, type=str.lower, default="auto",
+                         help="device to predict on, or cuda:N (default auto)")
     predict.add_argument("--no-embeddings", action="store_true", help="store predictions only")
     predict.set_defaults(func=run_predict)
 
@@ -94,7 +99,7 @@ def register(subparsers) -> None:
     compare.add_argument("--label-column", required=True, help="cell-table column holding the class")
     compare.add_argument("--json", action="store_true", help="print only the JSON object on stdout")
     compare.add_argument("--n-jobs", type=int, default=1, help="parallel jobs of the random forest")
-    _add_split_arguments(compare, test_fraction=0.2)
+    add_split_arguments(compare, test_fraction=0.2)
     _add_model_arguments(compare)
     compare.set_defaults(func=run_compare)
 
@@ -107,7 +112,7 @@ def _is_main_process() -> bool:
 
 
 def _project_table(folder: str):
-    from ..project.folder import Project
+    from ..project import Project
 
     path = Path(folder)
     if not path.is_dir():
@@ -192,7 +197,7 @@ def run_predict(args) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from ..nn.predict import predict_project
+    from ..nn import predict_project
 
     if not Path(args.project).is_dir():
         raise FileNotFoundError(f"Project folder {args.project} does not exist.")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..cancel import CancelCheck, Cancelled, is_cancelled
-from ..project.cell_store import feature_columns
+from ..project import feature_columns
 from ..vocabulary import BASELINE_METHODS
 from .feature_prep import NO_FEATURES, prepare_features
 from .groups import group_labels

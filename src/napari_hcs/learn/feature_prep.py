@@ -31,7 +31,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ..project.cell_store import feature_columns
+from ..project import feature_columns
 
 __all__ = ["NO_FEATURES", "CorrelationFilter", "feature_pipeline", "prepare_features"]
 

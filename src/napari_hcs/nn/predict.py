@@ -22,7 +22,7 @@ from torch import nn
 
 from ..cancel import check_cancel
 from ..project import CROP_INDEX, CellStore
-from ..project.cell_store import EMBEDDING_PREFIX
+from ..vocabulary import EMBEDDING_PREFIX
 from .checkpoint import load_checkpoint
 from .crop_reader import CropReader
 from .device import resolve_device

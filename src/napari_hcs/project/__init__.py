@@ -5,12 +5,13 @@ reopening the folder restores it.
 """
 
 from .cell_store import CROP_INDEX, CellStore, feature_columns, site_key
-from .crop_import import import_crops
+from .crop_import import DEFAULT_CHUNK_SIZE, import_crops
 from .annotations import DEFAULT_CLASS_COLORS, LABEL_COLUMN
 from .folder import Project, default_project_dir
 
 __all__ = [
     "CROP_INDEX",
+    "DEFAULT_CHUNK_SIZE",
     "CellStore",
     "DEFAULT_CLASS_COLORS",
     "LABEL_COLUMN",

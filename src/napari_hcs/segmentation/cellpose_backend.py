@@ -56,7 +56,7 @@ def cellpose_model(weights: str | None, *, device: str = "auto"):
             "backend='cellpose' needs local model weights: set cellpose_model to the path of "
             "a weights file (or the name of a model stored in cellpose's model folder)."
         )
-    from ..nn.device import resolve_device
+    from ..nn import resolve_device
 
     with _LOADING:
         return _load_model(str(weights), str(resolve_device(device)))
