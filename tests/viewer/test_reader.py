@@ -169,3 +169,34 @@ def test_file_open_and_the_plugin_dock_widget_work_through_napari(
     assert widget.plate is layers[0].metadata[META_PLATE]
     assert widget.current_site == Site("B02", 0, 1)
     assert widget.plate_map.current_well == "B02"
+
+
+def test_the_bundled_sample_opened_by_path_carries_its_layout_table():
+    from napari_hcs.samples import sample_path
+
+    path = str(sample_path("scportrait_mini"))
+    layers = get_reader(path)(path)
+    plate = layers[0][1]["metadata"][META_PLATE]
+    assert plate.well_annotations("B04") == {"Genotype": "Genotype2", "Treatment": "Stimulated"}
+    assert plate.well_annotations("B02")["Treatment"] == "Unstimulated"
+
+
+def test_the_manifest_offers_the_reader_for_folders_and_tiffs_only():
+    import yaml
+    from importlib.resources import files
+
+    manifest = yaml.safe_load((files("napari_hcs") / "napari.yaml").read_text())
+    (reader,) = manifest["contributions"]["readers"]
+    assert reader["accepts_directories"] is True
+    assert sorted(reader["filename_patterns"]) == ["*.tif", "*.tiff"]
+
+
+def test_a_folder_without_images_is_declined_without_opening_it(tmp_path, monkeypatch):
+    from napari_hcs.viewer import reader as reader_module
+
+    def must_not_open(*args, **kwargs):
+        raise AssertionError("open_plate was called")
+
+    monkeypatch.setattr(reader_module, "open_plate", must_not_open)
+    (tmp_path / "notes.txt").write_text("no images here")
+    assert get_reader(str(tmp_path)) is None

@@ -28,7 +28,7 @@ import numpy as np
 import tifffile
 
 from ..plate import Site
-from .atomic import atomic_path
+from ..atomic import atomic_path
 
 __all__ = ["LabelStore", "label_dtype", "read_label_image", "site_key", "write_label_image"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..plate import Plate, PlateError, normalize_well_name
-from .atomic import atomic_path
+from ..atomic import atomic_path
 
 __all__ = [
     "LAYOUT_TABLE_NAMES",

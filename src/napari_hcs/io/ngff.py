@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import os
 
+from typing import TYPE_CHECKING
+
 import zarr
-from ome_zarr.format import Format, FormatV04, FormatV05
 
 from ..vocabulary import NGFF_VERSIONS
 
+if TYPE_CHECKING:
+    from ome_zarr.format import Format
+
 __all__ = ["NGFF_FORMATS", "axis_names", "is_ome_zarr_plate", "ngff_format", "ome_attrs"]
 
-#: NGFF version -> ome-zarr-py format that writes it.
-NGFF_FORMATS: dict[str, type[Format]] = {"0.4": FormatV04, "0.5": FormatV05}
+#: NGFF version -> name of the ome-zarr-py format that writes it (imported on use:
+#: ome-zarr-py loads scikit-image and dask, which reading a plate does not need).
+NGFF_FORMATS: dict[str, str] = {"0.4": "FormatV04", "0.5": "FormatV05"}
 
 
 def ngff_format(version: str) -> Format:
@@ -38,7 +43,9 @@ def ngff_format(version: str) -> Format:
         raise ValueError(
             f"NGFF version must be one of {', '.join(map(repr, NGFF_VERSIONS))}, not {version!r}."
         )
-    return NGFF_FORMATS[version]()
+    from ome_zarr import format as formats
+
+    return getattr(formats, NGFF_FORMATS[version])()
 
 
 def ome_attrs(group: zarr.Group) -> tuple[dict, str | None]:

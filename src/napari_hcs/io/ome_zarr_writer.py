@@ -21,21 +21,10 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import zarr
-from ome_zarr.format import Format
-
-with warnings.catch_warnings():
-    # ome-zarr-py builds its deprecated Scaler as a default argument on import.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from ome_zarr.writer import (
-        write_label_metadata,
-        write_multiscales_metadata,
-        write_plate_metadata,
-        write_well_metadata,
-    )
 
 from ..cancel import CancelCheck, check_cancel
 from ..plate import Plate, PlateError, Site, infer_layout, row_label, well_position
@@ -43,7 +32,19 @@ from .labels import label_dtype
 from .ngff import axis_names, ngff_format, ome_attrs
 from .ome_zarr_reader import pixel_size as multiscale_pixel_size
 
+if TYPE_CHECKING:
+    from ome_zarr.format import Format
+
 __all__ = ["PlateStoreSpec", "create_plate_store", "write_plate", "write_site", "write_site_labels"]
+
+def _ngff_writer():
+    """ome-zarr-py's writer module, imported on first use (it loads scikit-image and dask)."""
+    with warnings.catch_warnings():
+        # ome-zarr-py builds its deprecated Scaler as a default argument on import.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from ome_zarr import writer
+    return writer
+
 
 DEFAULT_COLORS = ["0000FF", "00FF00", "FF0000", "FF00FF", "00FFFF", "FFFF00", "FFFFFF"]
 
@@ -138,7 +139,7 @@ def create_plate_store(path: str | os.PathLike, spec: PlateStoreSpec | None = No
     rows = [row_label(r) for r in range(layout[0])]
     columns = [str(c + 1) for c in range(layout[1])]
     well_paths = [f"{rows[r]}/{columns[c]}" for r, c in map(well_position, spec.wells)]
-    write_plate_metadata(
+    _ngff_writer().write_plate_metadata(
         root, rows, columns, well_paths, fmt=fmt, acquisitions=[{"id": 0}],
         field_count=spec.n_fields, name=spec.name or Path(path).name.removesuffix(".zarr"),
     )
@@ -152,10 +153,10 @@ def create_plate_store(path: str | os.PathLike, spec: PlateStoreSpec | None = No
     for well_path in well_paths:
         well = root.require_group(well_path)
         images = [{"path": str(f), "acquisition": 0} for f in range(spec.n_fields)]
-        write_well_metadata(well, images, fmt=fmt)
+        _ngff_writer().write_well_metadata(well, images, fmt=fmt)
         for field_index in range(spec.n_fields):
             image = well.require_group(str(field_index))
-            write_multiscales_metadata(
+            _ngff_writer().write_multiscales_metadata(
                 image, _datasets(spec.axes, len(levels), spec.pixel_size), fmt=fmt,
                 axes=_axes_meta(spec.axes, spec.pixel_size), name=str(field_index),
                 metadata={"omero": omero},
@@ -308,12 +309,12 @@ def write_site_labels(
     label_group = labels_group.require_group(name)
     if not ome_attrs(label_group)[0].get("multiscales"):
         pixel_size = multiscale_pixel_size(multiscale)
-        write_multiscales_metadata(
+        _ngff_writer().write_multiscales_metadata(
             label_group, _datasets(axes, len(shapes), pixel_size), fmt=fmt,
             axes=_axes_meta(axes, pixel_size), name=name,
         )
     if name not in ome_attrs(labels_group)[0].get("labels", []):
-        write_label_metadata(labels_group, name, fmt=fmt, source={"image": "../../"})
+        _ngff_writer().write_label_metadata(labels_group, name, fmt=fmt, source={"image": "../../"})
     level_data = np.asarray(labels)
     for level, shape in enumerate(shapes):
         if level_data.shape != shape:

@@ -22,7 +22,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ..io.atomic import write_text_atomic
+from ..atomic import write_text_atomic
 
 __all__ = ["format_table", "metrics_table", "save_confusion_matrix_png", "save_metrics"]
 

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..io.atomic import atomic_path
+from ..atomic import atomic_path
 from .models import build_model
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "load_checkpoint", "read_checkpoint", "save_checkpoint"]

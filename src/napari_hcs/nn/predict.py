@@ -21,8 +21,7 @@ import torch
 from torch import nn
 
 from ..cancel import check_cancel
-from ..project import CROP_INDEX, CellStore
-from ..vocabulary import EMBEDDING_PREFIX
+from ..vocabulary import CROP_INDEX, EMBEDDING_PREFIX
 from .checkpoint import load_checkpoint
 from .crop_reader import CropReader
 from .device import resolve_device
@@ -308,6 +307,8 @@ def predict_project(
     -------
     PredictResult
     """
+    from ..project import CellStore
+
     store = CellStore(project_dir)
     model, meta = load_checkpoint(model_path, device=resolve_device(device))
     cells = store.cells()

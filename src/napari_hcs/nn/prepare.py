@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import pandas as pd
 
-from ..project import CROP_INDEX
+from ..vocabulary import CROP_INDEX
 from ..vocabulary import SPLIT_NAMES
 
 if TYPE_CHECKING:

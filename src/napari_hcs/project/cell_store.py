@@ -26,7 +26,7 @@ import pandas as pd
 import zarr
 
 from ..io import site_key
-from ..io.atomic import write_json_atomic, write_parquet_atomic
+from ..atomic import write_json_atomic, write_parquet_atomic
 from ..vocabulary import CROP_INDEX, EMBEDDING_PREFIX, FEATURE_PREFIX
 
 __all__ = [

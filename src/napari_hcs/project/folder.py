@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import LabelStore, read_layout_table, write_layout_table
-from ..io.atomic import write_json_atomic
+from ..atomic import write_json_atomic
 from .cell_store import CellStore
 from ..plate import Plate
 
