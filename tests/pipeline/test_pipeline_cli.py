@@ -45,8 +45,12 @@ def test_cli_segment_and_features(tmp_path, capsys):
     assert feature_columns(table) and set(table.treatment) == {"control", "drug"}
 
     code = main(["segment", str(folder), "--project", str(project), "--nuclei-channel", "1",
-                 "--crop-size", "16", "--wells", "A01,A02"])
+                 "--cell-channel", "2", "--crop-size", "16", "--wells", "A01,A02"])
     assert code == 0 and _summary(capsys)["skipped_done"] == 2
+    # other settings on a project that holds cells are refused, naming what differs
+    code = main(["segment", str(folder), "--project", str(project), "--nuclei-channel", "1",
+                 "--crop-size", "16"])
+    assert code == 1 and "cell_channel" in capsys.readouterr().err
 
 
 def test_cli_unknown_channel_lists_channels(tmp_path, capsys):

@@ -44,9 +44,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted; finished work is kept and a re-run resumes from there.", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as error:
-        print(f"napari-hcs {args.command}: error: {error}", file=sys.stderr)
+    except (ValueError, OSError, KeyError, RuntimeError) as error:
+        print(f"napari-hcs {args.command}: error: {_message(error)}", file=sys.stderr)
         return 1
+
+
+def _message(error: BaseException) -> str:
+    """The error's text; an OSError without its own wording gets the file it is about."""
+    if isinstance(error, OSError) and not isinstance(error, FileNotFoundError) and error.filename \
+            and str(error.filename) not in str(error):
+        return f"{error.strerror or error}: {error.filename}"
+    return str(error)
 
 
 if __name__ == "__main__":  # pragma: no cover

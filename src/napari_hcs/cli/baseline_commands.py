@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 from ..vocabulary import BASELINE_METHODS
+from ._project_options import locked_command
 from ._split_options import add_split_arguments, split_from_arguments
 
 RESULT_FILE = "baseline.json"
@@ -36,7 +37,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel jobs of the random forest")
     add_split_arguments(parser, test_fraction=0.0)
-    parser.set_defaults(func=run_baseline)
+    locked_command(parser, run_baseline)
 
 
 def _parse_methods(text: str) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._project_options import locked_command
+
 
 def register(subparsers) -> None:
     """Add the ``import-crops`` command."""
@@ -32,7 +34,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--chunk-size", type=int, default=None, help="crops per table part (default 2048)"
     )
-    parser.set_defaults(func=run)
+    locked_command(parser, run, create=True)
 
 
 def _feature_count(store) -> int:

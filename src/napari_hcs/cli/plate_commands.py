@@ -35,7 +35,14 @@ def register(subparsers) -> None:
 
     convert = subparsers.add_parser("convert", help="write a plate as an OME-Zarr HCS plate")
     _add_source_arguments(convert)
-    convert.add_argument("out", help="output .zarr store (overwritten)")
+    convert.add_argument(
+        "out", help="output .zarr store; written beside it under a hidden name and moved into place when "
+        "complete. An earlier plate written by napari-hcs is replaced; anything else is refused",
+    )
+    convert.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an existing output that is not a napari-hcs plate (once the new one is complete)",
+    )
     convert.add_argument(
         "--ngff-version", choices=NGFF_VERSIONS, default="0.4",
         help="NGFF version: 0.4 (Zarr v2, widest reader support) or 0.5 (Zarr v3)",
@@ -89,19 +96,26 @@ def run_info(args) -> int:
 def run_convert(args) -> int:
     from tqdm import tqdm
 
-    from ..io import write_plate
+    from ..io.ome_zarr_writer import check_plate_output, write_plate
 
+    # Checked before the plate is read, then again by write_plate against the plate's own sources.
+    check_plate_output(args.out, inputs=[*args.plate, args.layout], overwrite=args.overwrite, flag="--overwrite")
     plate = _open(args)
     for item in plate.skipped:
         print(f"skipped {item}", file=sys.stderr)
-    with tqdm(total=plate.n_sites(), unit="site", desc=f"Writing {args.out}") as bar:
-        write_plate(
-            plate,
-            args.out,
-            version=args.ngff_version,
-            chunk_size=args.chunk_size,
-            progress=lambda done, total, site: bar.update(1),
-        )
+    try:
+        with tqdm(total=plate.n_sites(), unit="site", desc=f"Writing {args.out}") as bar:
+            write_plate(
+                plate,
+                args.out,
+                version=args.ngff_version,
+                chunk_size=args.chunk_size,
+                overwrite=args.overwrite,
+                progress=lambda done, total, site: bar.update(1),
+            )
+    except KeyboardInterrupt:
+        print(f"Interrupted; {args.out} is left as it was.", file=sys.stderr)
+        return 130
     print(json.dumps({"out": args.out, "wells": len(plate.wells), "sites": plate.n_sites(),
                       "channels": plate.channels, "skipped": [str(s) for s in plate.skipped]}))
     return 0

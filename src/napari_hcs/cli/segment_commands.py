@@ -4,7 +4,9 @@
 parallel); ``features`` measures the segmented sites that lack features. Both
 show a progress bar over sites on stderr and print a JSON summary as their last
 output. The exit code is 0 when at least one site succeeded (failures are
-listed in the summary), 1 when every attempted site failed.
+listed in the summary), 1 when every attempted site failed. Both hold the
+project's lock for their whole run: a second run waits for the first, or with
+``--no-wait`` stops at once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import sys
 
 from ..vocabulary import AUTOMATIC_THRESHOLDS, POOLS
+from ._project_options import add_lock_argument, project_lock
 
 __all__ = ["register"]
 
@@ -26,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Segment nuclei and cells on every site of a plate, cut one crop per cell and "
             "measure classical features, into a project folder. Sites already done are "
-            "skipped, so re-running after an interruption resumes."
+            "skipped, so re-running after an interruption resumes. A project that holds "
+            "cells of another plate, or made with other settings, is refused."
         ),
     )
     segment.add_argument("plate", help="plate: OME-Zarr store, folder of TIFFs or TIFF file")
@@ -68,6 +72,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     features.add_argument("--project", required=True, help="project folder")
+    features.add_argument(
+        "--plate", help="where the project's plate is now, when it moved (default: its recorded location)"
+    )
+    features.add_argument("--pattern", help="file-name preset or regular expression of a TIFF folder "
+                          "(with --plate; default: the recorded one)")
     _add_run_options(features, wells_help="wells to measure (default: all)")
     features.set_defaults(func=run_features_command)
 
@@ -80,6 +89,7 @@ def _add_run_options(parser: argparse.ArgumentParser, *, wells_help: str) -> Non
         help="kind of local pool with --workers > 1 (default process)",
     )
     parser.add_argument("--scheduler", help="dask distributed scheduler address, e.g. tcp://host:8786")
+    add_lock_argument(parser)
 
 
 def _wells(values: list[str] | None) -> list[str] | None:
@@ -149,10 +159,11 @@ def run_segment(args: argparse.Namespace) -> int:
     print(f"Project: {project}", file=sys.stderr)
     bar = _ProgressBar("segment")
     try:
-        summary = run_plate(
-            plate, project, params, crop_size=args.crop_size, wells=_wells(args.wells),
-            workers=_workers(args), features=not args.no_features, pattern=args.pattern, progress=bar,
-        )
+        with project_lock(project, args):
+            summary = run_plate(
+                plate, project, params, crop_size=args.crop_size, wells=_wells(args.wells),
+                workers=_workers(args), features=not args.no_features, pattern=args.pattern, progress=bar,
+            )
     finally:
         bar.close()
     return _report(summary)
@@ -161,10 +172,15 @@ def run_segment(args: argparse.Namespace) -> int:
 def run_features_command(args: argparse.Namespace) -> int:
     """Run ``napari-hcs features``."""
     from ..pipeline import run_features
+    from ..project import Project
 
     bar = _ProgressBar("features")
     try:
-        summary = run_features(args.project, wells=_wells(args.wells), workers=_workers(args), progress=bar)
+        with project_lock(args.project, args, create=False):
+            project = Project(args.project)
+            plate = project.open_plate(args.plate, pattern=args.pattern) if args.plate else None
+            summary = run_features(project.folder, plate=plate, wells=_wells(args.wells), workers=_workers(args),
+                                   progress=bar, pattern=args.pattern if args.plate else None)
     finally:
         bar.close()
     return _report(summary)

@@ -6,6 +6,9 @@ default classical pipeline, and writes the instance labels as a compressed TIFF
 (:func:`napari_hcs.io.write_label_image`: uint16, or uint32 beyond 65,535
 objects). With ``--cells-channel`` it also grows the nuclei into cells on that
 channel and writes the cell labels.
+
+An output that resolves to the input image (or the two outputs to one file) is
+refused before anything is read; each TIFF appears whole or not at all.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("image", help="input TIFF (2D grey or multichannel)")
-    parser.add_argument("--out", required=True, help="output label TIFF of the nuclei")
+    parser.add_argument("--out", required=True, help="output label TIFF of the nuclei (never the input image)")
     parser.add_argument(
         "--channel", type=int, default=0, help="nuclei channel index of a multichannel image (default 0)"
     )
@@ -98,10 +101,18 @@ def run_segment_image(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..io import write_label_image
+    from ..io.outputs import check_outputs
     from ..segmentation import segment_cells, segment_nuclei
 
+    out = Path(args.out)
+    cells_out = None
+    if args.cells_channel is not None:
+        cells_out = Path(args.cells_out) if args.cells_out else out.with_name(f"{out.stem}_cells.tif")
+    check_outputs([out, cells_out], [args.image])
     planes = read_image_planes(args.image)
     nuclei_image = _plane(planes, args.channel, "--channel", args.image)
+    if args.cells_channel is not None:
+        cell_image = _plane(planes, args.cells_channel, "--cells-channel", args.image)
     nuclei = segment_nuclei(
         nuclei_image,
         diameter=args.diameter,
@@ -109,13 +120,10 @@ def run_segment_image(args: argparse.Namespace) -> int:
         smoothing=args.smoothing,
         exclude_border=args.exclude_border,
     )
-    out = Path(args.out)
     count = write_label_image(nuclei, out)
     print(f"{count} nuclei -> {out}")
     if args.cells_channel is not None:
-        cell_image = _plane(planes, args.cells_channel, "--cells-channel", args.image)
         cells = segment_cells(cell_image, nuclei, threshold=args.threshold, smoothing=args.smoothing)
-        cells_out = Path(args.cells_out) if args.cells_out else out.with_name(f"{out.stem}_cells.tif")
         n_cells = int(np.count_nonzero(np.bincount(cells.ravel())[1:]))
         write_label_image(cells, cells_out)
         print(f"{n_cells} cells -> {cells_out}")

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..vocabulary import BASELINE_METHODS, DEVICE_CHOICES, MODEL_NAMES, RESIZE_MODES, SCHEDULES
+from ._project_options import locked_command
 from ._split_options import add_split_arguments
 from ._split_options import split_from_arguments
 
@@ -69,10 +70,12 @@ def register(subparsers) -> None:
     )
     train.add_argument("--project", required=True, help="project folder with a cell store")
     train.add_argument("--label-column", help="cell-table column holding the class (not for --model ae)")
-    train.add_argument("--out", help="model file to write (default <project>/models/<model>_<label>.pt)")
+    train.add_argument("--out", help="model file to write (default <project>/models/<model>_<label>.pt, "
+                       "the label column's name kept to letters, digits, '.', '_' and '-')")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing model file")
     add_split_arguments(train, test_fraction=0.0)
     _add_model_arguments(train)
-    train.set_defaults(func=run_train)
+    locked_command(train, run_train)
 
     predict = subparsers.add_parser(
         "predict",
@@ -86,7 +89,7 @@ def register(subparsers) -> None:
     predict.add_argument("--device", choices=DEVICES, type=str.lower, default="auto",
                          help="device to predict on, or cuda:N (default auto)")
     predict.add_argument("--no-embeddings", action="store_true", help="store predictions only")
-    predict.set_defaults(func=run_predict)
+    locked_command(predict, run_predict)
 
     compare = subparsers.add_parser(
         "compare",
@@ -101,7 +104,7 @@ def register(subparsers) -> None:
     compare.add_argument("--n-jobs", type=int, default=1, help="parallel jobs of the random forest")
     add_split_arguments(compare, test_fraction=0.2)
     _add_model_arguments(compare)
-    compare.set_defaults(func=run_compare)
+    locked_command(compare, run_compare)
 
 
 # -- shared steps --------------------------------------------------------------
@@ -154,6 +157,21 @@ def _train(args, table, store, split, out, *, desc: str):
                            channels=store.channels, checkpoint_path=out, progress=progress)
 
 
+def _model_path(project, out: str | None, stem: str, *, overwrite: bool) -> Path:
+    """The model file: ``out``, or ``stem`` (names from data made safe) in the project's models folder.
+
+    Refused before training: an existing file without ``overwrite``, and a path over the cell store.
+    """
+    from ..io.outputs import check_new_file, check_outputs, file_inside, safe_name
+    from ..project import CellStore
+
+    path = Path(out) if out else file_inside(project.models_dir, f"{safe_name(stem)}.pt")
+    store_files = (CellStore.META, "crops.zarr", "cells", "features", "columns", "project.json")
+    check_outputs([path], [project.folder / name for name in store_files])
+    check_new_file(path, overwrite=overwrite, what="Model file")
+    return path
+
+
 def _evaluated(metrics: dict) -> tuple[str, dict | None]:
     for name in ("test", "val"):
         if name in metrics:
@@ -170,7 +188,7 @@ def run_train(args) -> int:
     if args.model != "ae" and not args.label_column:
         raise ValueError(f"--label-column is needed to train the classifier {args.model!r}.")
     project, table, store = _project_table(args.project)
-    out = Path(args.out) if args.out else project.models_dir / f"{args.model}_{args.label_column or 'embedding'}.pt"
+    out = _model_path(project, args.out, f"{args.model}_{args.label_column or 'embedding'}", overwrite=args.overwrite)
     split, table = _make_split(table, args, args.label_column)
     result = _train(args, table, store, split, out, desc=f"train {args.model}")
     if not _is_main_process():
@@ -228,7 +246,8 @@ def run_compare(args) -> int:
         raise ValueError(f"--model {args.model!r} does not classify; compare needs wrn, cnn1, cnn2 or cnn3.")
     project, table, store = _project_table(args.project)
     split, table = _make_split(table, args, args.label_column)
-    out = project.models_dir / f"compare_{args.model}_{args.label_column}.pt"
+    # compare rewrites its own model each run, as it rewrites compare.json.
+    out = _model_path(project, None, f"compare_{args.model}_{args.label_column}", overwrite=True)
     cnn = _train(args, table, store, split, out, desc=f"compare: {args.model}")
     if not _is_main_process():
         return 0

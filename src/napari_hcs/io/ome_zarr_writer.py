@@ -7,6 +7,13 @@ Each field of a well is an image with axes ``(c, y, x)``, or ``(t, c, y, x)``
 when the plate has several timepoints. Labels go under
 ``<well>/<field>/labels/<name>``.
 
+:func:`write_plate` writes the whole plate into a hidden store beside its target
+and moves it into place at the end (:func:`napari_hcs.io.outputs.atomic_folder`):
+an interrupted or failed write leaves the target as it was. It refuses a target
+that is, holds or lies inside the source, and replaces an existing target only
+when it is a plate napari-hcs wrote (``writer`` in the root attribute
+``napari_hcs``), an empty folder, or ``overwrite=True`` is given.
+
 Examples
 --------
 >>> store = write_plate(plate, tmp_path / "plate.zarr", version="0.5")
@@ -31,11 +38,18 @@ from ..plate import Plate, PlateError, Site, infer_layout, row_label, well_posit
 from .labels import label_dtype
 from .ngff import axis_names, ngff_format, ome_attrs
 from .ome_zarr_reader import pixel_size as multiscale_pixel_size
+from .outputs import atomic_folder, check_outputs, check_replaceable, root_attributes
 
 if TYPE_CHECKING:
     from ome_zarr.format import Format
 
-__all__ = ["PlateStoreSpec", "create_plate_store", "write_plate", "write_site", "write_site_labels"]
+__all__ = [
+    "PlateStoreSpec", "check_plate_output", "create_plate_store", "is_napari_hcs_plate", "write_plate",
+    "write_site", "write_site_labels",
+]
+
+#: The ``writer`` value of the root attribute ``napari_hcs`` of the plates written here.
+WRITER = "napari-hcs"
 
 def _ngff_writer():
     """ome-zarr-py's writer module, imported on first use (it loads scikit-image and dask)."""
@@ -144,6 +158,7 @@ def create_plate_store(path: str | os.PathLike, spec: PlateStoreSpec | None = No
         field_count=spec.n_fields, name=spec.name or Path(path).name.removesuffix(".zarr"),
     )
     root.attrs["napari_hcs"] = {
+        "writer": WRITER,
         "channels": list(spec.channels),
         "timepoints": list(spec.timepoints or range(spec.n_timepoints)),
         "annotations": spec.annotations or {},
@@ -329,12 +344,54 @@ def write_site_labels(
         array[target] = level_data.astype(array.dtype)
 
 
+def is_napari_hcs_plate(path: str | os.PathLike) -> bool:
+    """Return True when ``path`` is an OME-Zarr plate that napari-hcs wrote.
+
+    Plates of earlier versions, which carry ``channels`` but no ``writer`` in the
+    root attribute ``napari_hcs``, are recognised too.
+
+    Examples
+    --------
+    >>> is_napari_hcs_plate(write_plate(plate, tmp_path / "plate.zarr")), is_napari_hcs_plate(tmp_path)
+    (True, False)
+    """
+    extra = root_attributes(path).get("napari_hcs")
+    return isinstance(extra, dict) and (extra.get("writer") == WRITER or "channels" in extra)
+
+
+def check_plate_output(
+    path: str | os.PathLike,
+    *,
+    inputs: list,
+    overwrite: bool = False,
+    flag: str = "overwrite=True",
+) -> None:
+    """Refuse a plate output that is, holds or lies inside an input, or is not ours to replace.
+
+    Raises
+    ------
+    napari_hcs.io.outputs.OutputRefused
+        Naming the output and the input, or the existing output and ``flag``.
+    """
+    check_outputs([path], inputs)
+    check_replaceable(path, overwrite=overwrite, ours=is_napari_hcs_plate,
+                      what="an OME-Zarr plate written by napari-hcs", flag=flag)
+
+
+def _plate_inputs(plate: Plate) -> list:
+    """The files or folders a plate reads its pixels and layout from."""
+    files = getattr(plate.loader, "paths", None)
+    sources = list(files) if isinstance(files, (list, tuple)) else [plate.source]
+    return sources + [plate.layout_source]
+
+
 def write_plate(
     plate: Plate,
     path: str | os.PathLike,
     *,
     version: str = "0.4",
     chunk_size: int = 1024,
+    overwrite: bool = False,
     progress: Callable[[int, int, Site], None] | None = None,
     cancel: CancelCheck = None,
 ) -> Path:
@@ -345,11 +402,16 @@ def write_plate(
     plate : Plate
         Source plate (read site by site: memory stays at one site).
     path : path
-        Output store (``.zarr``); overwritten.
+        Output store (``.zarr``). It appears whole when the plate is written, and
+        is left as it was when writing fails or is cancelled.
     version : {"0.4", "0.5"}
         NGFF version (0.4: Zarr v2, 0.5: Zarr v3).
     chunk_size : int
         Chunk edge in pixels.
+    overwrite : bool
+        Replace an existing ``path`` that is not a plate napari-hcs wrote (such a
+        plate, or an empty folder, is replaced anyway). The old content is removed
+        only once the new store is complete.
     progress : callable, optional
         ``progress(done, total, site)`` after each site.
     cancel : callable or threading.Event, optional
@@ -359,8 +421,34 @@ def write_plate(
     -------
     Path
         The written store.
+
+    Raises
+    ------
+    napari_hcs.io.outputs.OutputRefused
+        When ``path`` is, holds or lies inside the plate's source or layout table,
+        or exists and may not be replaced; nothing is written then.
+
+    Examples
+    --------
+    >>> notes = tmp_path / "notes"
+    >>> _ = notes.mkdir(), (notes / "keep.txt").write_text("mine")
+    >>> write_plate(plate, notes)
+    Traceback (most recent call last):
+    ...
+    napari_hcs.io.outputs.OutputRefused: Output ...notes exists and is not an OME-Zarr plate written by napari-hcs; it is left as it is. Pass overwrite=True to replace it, or choose another output.
+    >>> (notes / "keep.txt").read_text()
+    'mine'
     """
     path = Path(path)
+    check_plate_output(path, inputs=_plate_inputs(plate), overwrite=overwrite)
+    with atomic_folder(path) as tmp:
+        _write_plate_into(plate, tmp, name=plate.name or path.name.removesuffix(".zarr"), version=version,
+                          chunk_size=chunk_size, progress=progress, cancel=cancel, shown=path)
+    return path
+
+
+def _write_plate_into(plate: Plate, path: Path, *, name: str, version: str, chunk_size: int,
+                      progress, cancel: CancelCheck, shown: Path) -> None:
     field_numbers = {w: sorted({s.field for s in sites}) for w, sites in plate.sites.items()}
     annotations = {
         w: {k: _plain(v) for k, v in plate.well_annotations(w).items()} for w in plate.annotations.index
@@ -369,19 +457,19 @@ def write_plate(
         wells=plate.wells, n_fields=max(len(f) for f in field_numbers.values()),
         channels=plate.channels, shape=plate.shape, dtype=plate.dtype,
         n_timepoints=len(plate.timepoints), timepoints=plate.timepoints, layout=plate.layout,
-        pixel_size=plate.pixel_size, name=plate.name, version=version, chunk_size=chunk_size,
+        pixel_size=plate.pixel_size, name=name, version=version, chunk_size=chunk_size,
         annotations=annotations,
     ))
     total = plate.n_sites()
     for done, site in enumerate(plate.iter_sites(), start=1):
-        check_cancel(cancel, f"Writing {path} was cancelled after {done - 1} of {total} sites.")
+        check_cancel(cancel, f"Writing {shown} was cancelled after {done - 1} of {total} sites; "
+                     f"{shown} is left as it was.")
         target = Site(site.well, field_numbers[site.well].index(site.field), site.timepoint)
         write_site(root, target, plate.read_site(site))
         for name, labels in plate.site_labels(site).items():
             write_site_labels(root, target, name, np.asarray(labels))
         if progress is not None:
             progress(done, total, site)
-    return path
 
 
 def _plain(value):

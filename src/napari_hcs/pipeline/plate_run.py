@@ -109,12 +109,16 @@ def run_plate(
     pattern: str | None = None,
     progress: Progress | None = None,
     cancel: CancelCheck = None,
+    wait: bool = False,
 ) -> dict:
     """Segment, crop and measure the sites of a plate into a project folder.
 
     Sites already in the project's cell store are skipped, so calling it again
     after an interruption resumes. Each site is written as soon as it is done;
-    a site that fails is recorded and the others go on.
+    a site that fails is recorded and the others go on. The run holds the
+    project's lock (:class:`~napari_hcs.project.ProjectLock`) throughout, and a
+    project that holds cells of another plate, or made with other settings, is
+    refused before anything is written.
 
     Parameters
     ----------
@@ -140,6 +144,9 @@ def run_plate(
         ``progress(n_done, n_total)`` over the sites to process.
     cancel : callable or threading.Event, optional
         Checked between sites; stops the run (finished sites are kept).
+    wait : bool, optional
+        When another run holds the project's lock: wait for it (True) or raise
+        :class:`~napari_hcs.project.ProjectLockedError` at once (False, default).
 
     Returns
     -------
@@ -155,20 +162,32 @@ def run_plate(
     ------
     PlateError
         If a segmentation channel is not on the plate, or a well is unknown.
-    ValueError
-        If the project holds a store with other channels or crop size.
+    ProjectMismatchError
+        If the project holds cells of another plate or made with other settings
+        (a ValueError saying what differs and how to start a new project).
+    ProjectLockedError
+        If another run holds the project's lock and ``wait`` is False.
     """
     params = segmentation_params(params)
     check_channels(params, plate.channels, where=f"plate {plate.name!r}")
     workers = Workers.of(workers)
     sites = list(plate.iter_sites(wells))
     project = Project(project_dir)
-    store = CellStore.create(project.folder, channels=plate.channels, crop_size=crop_size)
-    _record_run(project, plate, params, pattern=pattern, crop_size=crop_size)
+    with project.lock(wait=wait, cancel=cancel):
+        project.check_run(plate, {**params.to_dict(), "crop_size": int(crop_size)})
+        store = CellStore.create(project.folder, channels=plate.channels, crop_size=crop_size)
+        moved = _record_run(project, plate, params, pattern=pattern, crop_size=crop_size)
+        return _run_sites(project, store, plate, sites, params, crop_size=crop_size, workers=workers,
+                          features=features, progress=progress, cancel=cancel, notes=moved)
 
+
+def _run_sites(project: Project, store: CellStore, plate: Plate, sites: list[Site], params, *, crop_size,
+               workers: Workers, features, progress, cancel, notes: list[str]) -> dict:
+    """The body of :func:`run_plate`, under the project's lock."""
     done = store.done_sites()
     todo = [s for s in sites if _key(s) not in done]
     summary = RunSummary(project.folder, skipped_done=len(sites) - len(todo))
+    summary.data["warnings"] += notes
     tasks = [SiteTask(plate, s, params.to_dict(), int(crop_size), bool(features)) for s in todo]
     outcomes = workers.map(run_site_task, tasks, preload=WORKER_PRELOAD, progress=progress, cancel=cancel)
     for task, outcome in outcomes:
@@ -194,13 +213,24 @@ def run_plate(
     )
 
 
-def _record_run(project: Project, plate: Plate, params, *, pattern, crop_size) -> None:
+def _record_run(project: Project, plate: Plate, params, *, pattern, crop_size) -> list[str]:
+    """Record the plate (absolute location, identity) and the settings; note a plate that moved."""
     values = {"channels": list(plate.channels), "segmentation": params.to_dict(), "crop_size": int(crop_size)}
     if plate.source is not None:
-        values.update(plate=str(plate.source), pattern=pattern)
-    project.update_meta(**values)
+        values["pattern"] = pattern
+    notes = _moved_note(project, plate)
+    project.record_plate(plate, **values)
     if len(plate.annotations.columns) and not project.layout_path.exists():
         project.save_annotations(plate)
+    return notes
+
+
+def _moved_note(project: Project, plate: Plate) -> list[str]:
+    recorded = project.read_meta().get("plate")
+    if plate.source is None or not recorded or os.path.abspath(plate.source) == os.path.abspath(recorded):
+        return []
+    return [f"plate location updated from {recorded} to {os.path.abspath(plate.source)} (same wells, "
+            "sites, channels and image shape)"]
 
 
 def _feature_pass(project, store, plate, sites, *, workers: Workers, cancel, summary: RunSummary,
@@ -241,19 +271,26 @@ def run_features(
     workers: int | Workers = 1,
     progress: Progress | None = None,
     cancel: CancelCheck = None,
+    wait: bool = False,
+    pattern: str | None = None,
 ) -> dict:
     """Measure classical features of every segmented site that lacks them.
 
-    Reads each site's image and its labels from the project's label store.
+    Reads each site's image and its labels from the project's label store,
+    holding the project's lock.
 
     Parameters
     ----------
     project_dir : path
         Project folder holding a cell store.
     plate : Plate, optional
-        The plate; reopened from ``project.json`` by default.
-    wells, workers, progress, cancel
+        The plate; reopened from its recorded location by default. A plate given
+        must be the project's (same wells, sites, channels, shape); when it is at
+        another location (the plate moved), that location is recorded.
+    wells, workers, progress, cancel, wait
         As in :func:`run_plate`.
+    pattern : str, optional
+        Reader pattern of ``plate``, recorded with its new location.
 
     Returns
     -------
@@ -262,9 +299,19 @@ def run_features(
         measured), ``cells``, ``failures``, ``warnings``, ``seconds``, ``cancelled``.
     """
     project = Project(project_dir)
-    store = project.cell_store()
-    if plate is None:
-        plate = project.open_plate()
+    with project.lock(wait=wait, cancel=cancel):
+        store = project.cell_store()
+        if plate is None:
+            plate = project.open_plate()
+        else:
+            project.check_plate(plate)
+            if _moved_note(project, plate):
+                project.record_plate(plate, **({"pattern": pattern} if pattern is not None else {}))
+        return _measure(project, store, plate, wells=wells, workers=workers, progress=progress, cancel=cancel)
+
+
+def _measure(project: Project, store: CellStore, plate: Plate, *, wells, workers, progress, cancel) -> dict:
+    """The body of :func:`run_features`, under the project's lock."""
     segmented = store.done_sites()
     sites = [s for s in plate.iter_sites(wells) if _key(s) in segmented]
     measured = store.done_feature_sites()

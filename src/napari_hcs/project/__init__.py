@@ -1,13 +1,17 @@
 """The project folder: settings, cell store, annotations and models of one plate.
 
 Everything a user did with a plate lives in its project folder, next to the plate;
-reopening the folder restores it.
+reopening the folder restores it. One run writes a project at a time
+(:class:`ProjectLock`), and a project refuses another plate or other settings once
+it holds cells (:mod:`napari_hcs.project.identity`).
 """
 
 from .cell_store import CROP_INDEX, CellStore, feature_columns, site_key
 from .crop_import import DEFAULT_CHUNK_SIZE, import_crops
 from .annotations import DEFAULT_CLASS_COLORS, LABEL_COLUMN
 from .folder import Project, default_project_dir
+from .identity import PlateMovedError, ProjectMismatchError, plate_identity
+from .lock import ProjectLock, ProjectLockedError, read_lock
 
 __all__ = [
     "CROP_INDEX",
@@ -15,9 +19,15 @@ __all__ = [
     "CellStore",
     "DEFAULT_CLASS_COLORS",
     "LABEL_COLUMN",
+    "PlateMovedError",
     "Project",
+    "ProjectLock",
+    "ProjectLockedError",
+    "ProjectMismatchError",
     "default_project_dir",
     "feature_columns",
     "import_crops",
+    "plate_identity",
+    "read_lock",
     "site_key",
 ]

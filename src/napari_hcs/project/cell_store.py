@@ -111,10 +111,13 @@ class CellStore:
     ) -> "CellStore":
         """Create (or reopen, when compatible) the cell store of a project folder.
 
+        A store that holds no cells yet (no table part) is made anew with the
+        channels and crop size asked for.
+
         Raises
         ------
         ValueError
-            If a store already exists with other channels or crop size.
+            If a store with cells already exists with other channels or crop size.
         """
         folder = Path(folder)
         meta_path = folder / cls.META
@@ -125,13 +128,16 @@ class CellStore:
         }
         if meta_path.exists():
             old = json.loads(meta_path.read_text())
-            if not exist_ok or any(old.get(k) != v for k, v in meta.items()):
+            same = all(old.get(k) == v for k, v in meta.items())
+            if exist_ok and same:
+                return cls(folder)
+            if not exist_ok or any((folder / "cells").glob("*.parquet")):
                 raise ValueError(
                     f"{folder} already holds a cell store with channels {old.get('channels')} "
                     f"and crop size {old.get('crop_size')}; asked for {meta['channels']} and "
                     f"{meta['crop_size']}. Use another project folder."
                 )
-            return cls(folder)
+            # a store that holds no cells yet is made anew below
         folder.mkdir(parents=True, exist_ok=True)
         zarr.open_array(
             store=str(folder / "crops.zarr"),

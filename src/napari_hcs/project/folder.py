@@ -2,7 +2,9 @@
 
 A project folder holds::
 
-    project.json        plate source, reader pattern, created/updated times
+    project.json        the plate (absolute location and identity), reader pattern,
+                        segmentation settings and crop size, created/updated times
+    .lock               while a run writes the project: who (see project.lock)
     layout.csv          per-well annotations (class, compound, concentration, ...)
     classes.json        the class list the user edits: [{"name", "color"}, ...]
     cells.json, cells/, crops.zarr, features/, columns/   the cell store
@@ -25,6 +27,8 @@ import pandas as pd
 from ..io import LabelStore, read_layout_table, write_layout_table
 from ..atomic import write_json_atomic
 from .cell_store import CellStore
+from .identity import PlateMovedError, check_run, check_same_plate, moved_message, plate_identity
+from .lock import ProjectLock
 from ..plate import Plate
 
 __all__ = ["Project", "default_project_dir"]
@@ -89,7 +93,13 @@ class Project:
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ValueError(f"Project folder {self.folder} is a file, not a folder; give a folder.")
         self.folder.mkdir(parents=True, exist_ok=True)
+
+    def lock(self, **options) -> ProjectLock:
+        """The project's lock (a context manager); options as in :class:`ProjectLock`."""
+        return ProjectLock(self.folder, **options)
 
     # -- metadata -----------------------------------------------------------
     @property
@@ -110,22 +120,69 @@ class Project:
         write_json_atomic(meta, self.meta_path)
         return meta
 
-    def open_plate(self) -> Plate:
+    # -- the plate ----------------------------------------------------------
+    def open_plate(self, path: str | os.PathLike | None = None, *, pattern: str | None = None) -> Plate:
         """Open the plate this project was made for, with its annotations applied.
+
+        Parameters
+        ----------
+        path : path, optional
+            Where the plate is now, when it moved; default the recorded location.
+        pattern : str, optional
+            Reader pattern; default the recorded one.
 
         Raises
         ------
         FileNotFoundError
-            If the project records no plate, or the plate is gone.
+            If the project records no plate, or the plate is not at the recorded
+            location (:class:`~napari_hcs.project.identity.PlateMovedError`, saying
+            how to point at it).
+        ValueError
+            If the plate found is not the one the project records
+            (:class:`~napari_hcs.project.identity.ProjectMismatchError`).
         """
         from ..io import open_plate
 
         meta = self.read_meta()
-        if "plate" not in meta:
-            raise FileNotFoundError(f"Project {self.folder} records no plate (project.json).")
-        plate = open_plate(meta["plate"], pattern=meta.get("pattern"))
+        if path is None:
+            if "plate" not in meta:
+                raise FileNotFoundError(f"Project {self.folder} records no plate (project.json).")
+            path = meta["plate"]
+            if not Path(path).exists():
+                raise PlateMovedError(moved_message(self.folder, str(path)))
+        plate = open_plate(path, pattern=pattern if pattern is not None else meta.get("pattern"))
+        self.check_plate(plate)
         self.apply_annotations(plate)
         return plate
+
+    def check_plate(self, plate: Plate) -> None:
+        """Raise when ``plate`` is not the plate the project records (wells, sites, channels, shape)."""
+        check_same_plate(self.folder, self.read_meta(), plate)
+
+    def check_run(self, plate: Plate, settings: dict) -> None:
+        """Refuse a segmentation run whose plate or settings differ from the cells held.
+
+        ``settings`` are flat: the segmentation settings and ``crop_size``. Nothing is
+        checked while the project holds no segmented site. See
+        :func:`napari_hcs.project.identity.check_run`.
+        """
+        done = len(CellStore(self.folder).done_sites()) if (self.folder / CellStore.META).exists() else 0
+        check_run(self.folder, self.read_meta(), plate, settings, n_done=done)
+
+    def record_plate(self, plate: Plate, **values) -> dict:
+        """Record the plate (its absolute location and identity) and ``values`` in project.json.
+
+        Examples
+        --------
+        >>> project = Project(tmp_path / "p")
+        >>> meta = project.record_plate(plate, pattern="scportrait")
+        >>> Path(meta["plate"]).is_absolute(), meta["plate_identity"]["shape"]
+        (True, [540, 540])
+        """
+        values["plate_identity"] = plate_identity(plate)
+        if plate.source is not None:
+            values["plate"] = os.path.abspath(plate.source)
+        return self.update_meta(**values)
 
     # -- annotations --------------------------------------------------------
     @property

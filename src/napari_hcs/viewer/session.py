@@ -143,7 +143,12 @@ class Session:
         self.project = project
         plate = self.plate
         if plate.source:
-            project.update_meta(plate=str(os.path.abspath(plate.source)))
+            try:
+                project.check_plate(plate)
+            except ValueError as error:  # the folder holds another plate's project
+                self.message.emit(f"{error} Its recorded plate is left as it was.")
+            else:
+                project.record_plate(plate)
         try:
             project.apply_annotations(plate)
         except (PlateError, ValueError) as error:
