@@ -3,8 +3,12 @@
 ``segment`` segments, crops and measures every site of a plate (resumable,
 parallel); ``features`` measures the segmented sites that lack features. Both
 show a progress bar over sites on stderr and print a JSON summary as their last
-output. The exit code is 0 when at least one site succeeded (failures are
-listed in the summary), 1 when every attempted site failed. Both hold the
+output; the sites that failed and the files and sites the plate's reader left
+out are also listed on stderr. Exit codes (:data:`EXIT_CODES`): 0 every site
+done, nothing skipped; 3 some sites failed or were skipped while the others
+finished; 1 an error before anything ran, or every attempted site failed; 130
+interrupted (Ctrl-C); 143 terminated (SIGTERM; worker processes end with the
+command, finished sites are kept). Both hold the
 project's lock for their whole run: a second run waits for the first, or with
 ``--no-wait`` stops at once.
 """
@@ -18,7 +22,22 @@ import sys
 from ..vocabulary import AUTOMATIC_THRESHOLDS, POOLS
 from ._project_options import add_lock_argument, project_lock
 
-__all__ = ["register"]
+__all__ = ["EXIT_CODES", "register"]
+
+#: Exit codes of ``segment`` and ``features``.
+EXIT_CODES = {
+    0: "every site done (or already done), nothing skipped",
+    1: "error before anything ran, or every attempted site failed",
+    3: "some sites failed or were skipped (listed on stderr and in the summary); the others finished",
+    130: "interrupted (Ctrl-C); finished sites are kept and a re-run resumes",
+    143: "terminated (SIGTERM); finished sites are kept and a re-run resumes",
+}
+EXIT_PARTIAL = 3
+EXIT_TERMINATED = 143
+
+_EPILOG = "exit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES.items())
+#: Most failed or skipped entries listed one per line on stderr (all are in the JSON summary).
+_LISTED = 20
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "skipped, so re-running after an interruption resumes. A project that holds "
             "cells of another plate, or made with other settings, is refused."
         ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     segment.add_argument("plate", help="plate: OME-Zarr store, folder of TIFFs or TIFF file")
     segment.add_argument(
@@ -70,6 +91,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Measure classical per-cell features for every segmented site of a project "
             "that has none yet, from the images and the stored labels."
         ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     features.add_argument("--project", required=True, help="project folder")
     features.add_argument(
@@ -142,14 +165,28 @@ class _ProgressBar:
 
 def _report(summary: dict) -> int:
     print(json.dumps(summary, indent=2))
+    problems = [f"failed: {f['site']}: {f['error']}" for f in summary["failures"]]
+    problems += [f"skipped: {s['where']}: {s['reason']}" for s in summary.get("skipped", [])]
+    for line in problems[:_LISTED]:
+        print(line, file=sys.stderr)
+    if len(problems) > _LISTED:
+        print(f"... and {len(problems) - _LISTED} more (see the summary)", file=sys.stderr)
     attempted = summary["sites"] + len(summary["failures"])
-    return 1 if attempted and summary["sites"] == 0 else 0
+    if attempted and summary["sites"] == 0:
+        return 1
+    return EXIT_PARTIAL if problems else 0
+
+
+def _terminated() -> int:
+    print("Terminated; finished sites are kept and a re-run resumes from there.", file=sys.stderr)
+    return EXIT_TERMINATED
 
 
 def run_segment(args: argparse.Namespace) -> int:
     """Run ``napari-hcs segment``."""
     from ..io import open_plate
     from ..pipeline import check_channels, run_plate
+    from ..pipeline.lifetime import Terminated, terminate_on_sigterm
     from ..project import default_project_dir
 
     plate = open_plate(args.plate, pattern=args.pattern, layout=args.layout)
@@ -159,11 +196,13 @@ def run_segment(args: argparse.Namespace) -> int:
     print(f"Project: {project}", file=sys.stderr)
     bar = _ProgressBar("segment")
     try:
-        with project_lock(project, args):
+        with terminate_on_sigterm(), project_lock(project, args):
             summary = run_plate(
                 plate, project, params, crop_size=args.crop_size, wells=_wells(args.wells),
                 workers=_workers(args), features=not args.no_features, pattern=args.pattern, progress=bar,
             )
+    except Terminated:
+        return _terminated()
     finally:
         bar.close()
     return _report(summary)
@@ -172,15 +211,18 @@ def run_segment(args: argparse.Namespace) -> int:
 def run_features_command(args: argparse.Namespace) -> int:
     """Run ``napari-hcs features``."""
     from ..pipeline import run_features
+    from ..pipeline.lifetime import Terminated, terminate_on_sigterm
     from ..project import Project
 
     bar = _ProgressBar("features")
     try:
-        with project_lock(args.project, args, create=False):
+        with terminate_on_sigterm(), project_lock(args.project, args, create=False):
             project = Project(args.project)
             plate = project.open_plate(args.plate, pattern=args.pattern) if args.plate else None
             summary = run_features(project.folder, plate=plate, wells=_wells(args.wells), workers=_workers(args),
                                    progress=bar, pattern=args.pattern if args.plate else None)
+    except Terminated:
+        return _terminated()
     finally:
         bar.close()
     return _report(summary)

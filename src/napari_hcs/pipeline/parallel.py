@@ -31,6 +31,7 @@ Examples
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from typing import Any
 
 from ..cancel import CancelCheck, is_cancelled
 from ..vocabulary import POOLS
+from .lifetime import guard_parent_death
 
 __all__ = ["POOLS", "Workers", "map_sites"]
 
@@ -139,10 +141,13 @@ def map_sites(
         outcomes = _map_executor(func, items, executor, max_in_flight or 2 * int(workers), cancel)
     if progress is not None:
         progress(0, len(items))
-    for n_done, (item, outcome) in enumerate(outcomes, start=1):
-        yield item, outcome
-        if progress is not None:
-            progress(n_done, len(items))
+    try:
+        for n_done, (item, outcome) in enumerate(outcomes, start=1):
+            yield item, outcome
+            if progress is not None:
+                progress(n_done, len(items))
+    finally:
+        outcomes.close()
 
 
 def _call(func: Callable[[Any], Any], item: Any) -> Any:
@@ -165,9 +170,10 @@ def _process_context(preload: list[str]) -> multiprocessing.context.BaseContext:
     # fork is unsafe in a process that runs threads (Qt, dask); spawn re-imports
     # everything in every worker. The server starts once per session, so only
     # the first pool's modules are preloaded; later ones import theirs on demand.
+    # The guard comes first: the server then dies with this process (Linux).
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([m for m in preload if m != "__main__"])
+        context.set_forkserver_preload([_SERVER_GUARD] + [m for m in preload if m not in ("__main__", _SERVER_GUARD)])
         return context
     return multiprocessing.get_context("spawn")
 
@@ -175,7 +181,18 @@ def _process_context(preload: list[str]) -> multiprocessing.context.BaseContext:
 def _make_executor(pool: str, workers: int, *, preload: list[str]) -> cf.Executor:
     if pool == "thread":
         return cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="napari-hcs")
-    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=_process_context(preload))
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=_process_context(preload),
+                                  initializer=guard_parent_death)
+
+
+_SERVER_GUARD = "napari_hcs.pipeline.fork_server_guard"
+
+
+def _stop_workers(executor: cf.Executor) -> None:
+    """Kill a process pool's workers now (an exception or a signal is unwinding the run)."""
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            process.kill()
 
 
 def _future_outcome(future: cf.Future) -> Any:
@@ -211,6 +228,10 @@ def _map_executor(func, items, executor: cf.Executor, max_in_flight: int, cancel
                     yield item, _future_outcome(future)
             while len(pending) < max_in_flight and submit_next():
                 pass
+    except BaseException:
+        # Ctrl-C, SIGTERM or the caller closing early: running items' results are not wanted.
+        _stop_workers(executor)
+        raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 

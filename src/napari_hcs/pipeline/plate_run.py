@@ -57,6 +57,7 @@ class RunSummary:
             "skipped_done": skipped_done,
             "cells": 0,
             "failures": [],
+            "skipped": [],
             "warnings": [],
             "site_cpu_seconds": 0.0,
         }
@@ -72,6 +73,10 @@ class RunSummary:
 
     def failed(self, site: Site, error: BaseException) -> None:
         self.data["failures"].append({"site": site.name, "error": f"{type(error).__name__}: {error}"})
+
+    def skip(self, items) -> None:
+        """Record what the plate's reader left out (:attr:`napari_hcs.plate.Plate.skipped`)."""
+        self.data["skipped"] += [{"where": item.where, "reason": item.reason} for item in items]
 
     def finish(self, *, cancelled: bool, **extra) -> dict:
         self.data.update(extra, cancelled=bool(cancelled))
@@ -153,7 +158,8 @@ def run_plate(
     dict
         JSON-ready summary: ``sites`` (processed now), ``skipped_done``,
         ``cells`` (written now), ``failures`` (``[{"site", "error"}]``),
-        ``warnings``, ``seconds`` (wall time), ``site_cpu_seconds`` (CPU time
+        ``skipped`` (files and sites the plate's reader left out, unreadable
+        or of another image size: ``[{"where", "reason"}]``), ``warnings``, ``seconds`` (wall time), ``site_cpu_seconds`` (CPU time
         of the sites' segmentation, crops and features, summed over workers),
         ``cancelled``, ``features_sites`` (finished sites measured afterwards),
         ``total_cells`` (in the store) and ``project``.
@@ -188,6 +194,7 @@ def _run_sites(project: Project, store: CellStore, plate: Plate, sites: list[Sit
     todo = [s for s in sites if _key(s) not in done]
     summary = RunSummary(project.folder, skipped_done=len(sites) - len(todo))
     summary.data["warnings"] += notes
+    summary.skip(plate.skipped)
     tasks = [SiteTask(plate, s, params.to_dict(), int(crop_size), bool(features)) for s in todo]
     outcomes = workers.map(run_site_task, tasks, preload=WORKER_PRELOAD, progress=progress, cancel=cancel)
     for task, outcome in outcomes:
@@ -296,7 +303,8 @@ def run_features(
     -------
     dict
         JSON-ready summary: ``sites`` (measured now), ``skipped_done`` (already
-        measured), ``cells``, ``failures``, ``warnings``, ``seconds``, ``cancelled``.
+        measured), ``cells``, ``failures``, ``skipped`` (as in :func:`run_plate`),
+        ``warnings``, ``seconds``, ``cancelled``.
     """
     project = Project(project_dir)
     with project.lock(wait=wait, cancel=cancel):
@@ -317,6 +325,7 @@ def _measure(project: Project, store: CellStore, plate: Plate, *, wells, workers
     measured = store.done_feature_sites()
     todo = [s for s in sites if _key(s) not in measured]
     summary = RunSummary(project.folder, skipped_done=len(sites) - len(todo))
+    summary.skip(plate.skipped)
     n_sites, n_cells = _feature_pass(project, store, plate, todo, workers=Workers.of(workers), cancel=cancel,
                                      summary=summary, progress=progress)
     summary.data.update(sites=n_sites, cells=n_cells)

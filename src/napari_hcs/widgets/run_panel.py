@@ -26,6 +26,19 @@ from ..viewer.session import Session
 
 __all__ = ["RunPanel"]
 
+#: Failed and skipped entries named in the status text (all are in the summary).
+SHOWN_PROBLEMS = 3
+
+
+def _problems(summary: dict) -> str:
+    """The first reasons of failed and skipped sites, one per line."""
+    lines = [f"failed {f['site']}: {f['error']}" for f in summary["failures"]]
+    lines += [f"skipped {s['where']}: {s['reason']}" for s in summary.get("skipped", [])]
+    if not lines:
+        return ""
+    more = f"\n… and {len(lines) - SHOWN_PROBLEMS} more" if len(lines) > SHOWN_PROBLEMS else ""
+    return "\n" + "\n".join(lines[:SHOWN_PROBLEMS]) + more
+
 
 class RunPanel(QGroupBox):
     """Project folder, wells, workers, Run plate / Run selected wells / Cancel, progress.
@@ -143,7 +156,8 @@ class RunPanel(QGroupBox):
         worker = create_worker(
             run_plate, plate, Path(project), self._parameters(), crop_size=self._crop_size(), wells=wells,
             workers=self.workers.value(), features=self.measure.isChecked(),
-            progress=self.progress_changed.emit, cancel=self._cancel.is_set,
+            pattern=getattr(self.session, "pattern", None), progress=self.progress_changed.emit,
+            cancel=self._cancel.is_set,
         )
         worker.returned.connect(self._done)
         worker.errored.connect(self._failed)
@@ -170,8 +184,8 @@ class RunPanel(QGroupBox):
         state = "cancelled" if summary["cancelled"] else "done"
         self.status.emit(
             f"Run {state}: {summary['sites']} sites, {summary['cells']} cells, "
-            f"{summary['skipped_done']} already done, {len(summary['failures'])} failed "
-            f"({summary['seconds']:.0f} s)."
+            f"{summary['skipped_done']} already done, {len(summary['failures'])} failed, "
+            f"{len(summary.get('skipped', []))} skipped ({summary['seconds']:.0f} s).{_problems(summary)}"
         )
         self.run_finished.emit(summary)
 
