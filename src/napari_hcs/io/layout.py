@@ -6,6 +6,8 @@ A plate folder may carry its own table under one of :data:`LAYOUT_TABLE_NAMES`;
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pandas as pd
 
 from ..plate import Plate, PlateError, normalize_well_name
 from ..atomic import atomic_path
+from ..names import shorten, suggest
 
 __all__ = [
     "LAYOUT_TABLE_NAMES",
@@ -57,7 +60,7 @@ def _find_well_column(frame: pd.DataFrame, path: Path) -> str:
             return by_lower[name]
     raise PlateError(
         f"Layout table {path} has no well column; expected one of "
-        f"{', '.join(WELL_COLUMN_NAMES)} (found: {', '.join(map(str, frame.columns))})."
+        f"{', '.join(WELL_COLUMN_NAMES)} (found: {suggest('well', frame.columns)})."
     )
 
 
@@ -88,7 +91,7 @@ def read_layout_table(path: str | os.PathLike, *, plate: Plate | None = None) ->
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Layout table {path} does not exist.")
-    frame = pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False)
+    frame = _read_table(path)
     well_column = _find_well_column(frame, path)
     wells = []
     for line, raw in enumerate(frame[well_column], start=2):
@@ -98,11 +101,56 @@ def read_layout_table(path: str | os.PathLike, *, plate: Plate | None = None) ->
             raise PlateError(f"{path}, line {line}: {error}") from None
     frame = frame.drop(columns=[well_column])
     frame.index = pd.Index(wells, name="well")
+    frame = _collapse_duplicates(frame, path)
     frame = frame.apply(_numeric_if_possible)
     frame = frame.replace("", pd.NA)
     if plate is not None:
         attach_layout(plate, frame, source=str(path))
         plate.layout_source = str(path)
+    return frame
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    """Text of a table as spreadsheets save it: UTF-8 (with or without BOM), UTF-16, else Latin-1."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    if raw[1:200:2].count(0) > len(raw[1:200:2]) // 2:
+        return raw.decode("utf-16-le", errors="replace")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """Read a layout table of any common encoding and separator (comma, semicolon, tab)."""
+    text = _decode(path.read_bytes(), path).replace("\x00", "")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise PlateError(f"Layout table {path} is empty; expected a header line with a well column.")
+    try:
+        sep = csv.Sniffer().sniff("\n".join(lines[:20]), delimiters=",;\t").delimiter
+    except csv.Error:
+        sep = max(",;\t", key=lines[0].count)
+    try:
+        return pd.read_csv(io.StringIO("\n".join(lines)), sep=sep, dtype=str, keep_default_na=False)
+    except (ValueError, csv.Error) as error:
+        raise PlateError(f"Layout table {path} cannot be read as a table: {error}") from None
+
+
+def _collapse_duplicates(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Keep one of identical rows of a well; raise naming the well and columns of conflicting ones."""
+    frame = frame[~frame.reset_index().duplicated().to_numpy()]
+    repeated = frame.index[frame.index.duplicated()].unique()
+    if len(repeated):
+        well = repeated[0]
+        rows = frame.loc[[well]]
+        differ = [c for c in rows.columns if rows[c].nunique(dropna=False) > 1]
+        raise PlateError(
+            f"Layout table {path} gives well {well} more than once with different values in "
+            f"{shorten(differ)}; {len(repeated)} well(s) conflict ({shorten(repeated)}). "
+            "Keep one row per well."
+        )
     return frame
 
 

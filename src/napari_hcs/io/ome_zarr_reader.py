@@ -20,6 +20,7 @@ import dask.array as da
 import pandas as pd
 import zarr
 
+from ..chunks import CheckedArray, corrupt_metadata_file
 from ..plate import Plate, PlateError, Site, row_label
 from .ngff import axis_names, ome_attrs
 
@@ -44,6 +45,9 @@ class OmeZarrSites:
         Axis names of the images (``c, y, x`` or ``t, c, y, x``).
     timepoints : tuple of int
         Timepoint numbers, in the order of the ``t`` axis.
+    all_chunks_stored : bool
+        The writer stored every chunk (napari-hcs does), so a chunk that is not
+        stored is missing, not a chunk of fill value that zarr left out.
     """
 
     path: str
@@ -52,6 +56,7 @@ class OmeZarrSites:
     levels: tuple[str, ...]
     axes: tuple[str, ...]
     timepoints: tuple[int, ...]
+    all_chunks_stored: bool = False
 
     def root(self) -> zarr.Group:
         """Return the store's root group, opened once per process."""
@@ -71,14 +76,26 @@ class OmeZarrSites:
     def time_index(self, site: Site) -> int:
         return self.timepoints.index(site.timepoint)
 
-    def level(self, site: Site, level: str) -> da.Array:
-        """Return one pyramid level of a site as a lazy ``(C, Y, X)`` array."""
+    def level(self, site: Site, level: str, *, checked: bool = False) -> da.Array:
+        """Return one pyramid level of a site as a lazy ``(C, Y, X)`` array.
+
+        With ``checked``, computing it raises naming the chunk file when a chunk
+        it needs is missing or corrupt (:func:`napari_hcs.chunks.read_checked`).
+        """
         key = f"{self.image_path(site)}/{level}"
         try:
             array = self.root()[key]
         except KeyError:
             raise PlateError(f"Site {site.name}: {self.path}/{key} does not exist.") from None
-        data = _select(da.from_zarr(array), self.axes, self.time_index(site), ("c", "y", "x"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise _metadata_error(Path(self.path), error) from None
+        if checked:
+            source = da.from_array(CheckedArray(array, f"well {site.well}, site {site.name}",
+                                                require_stored=self.all_chunks_stored),
+                                   chunks=array.chunks, asarray=True, name=f"{self.path}/{key}")
+        else:
+            source = da.from_zarr(array)
+        data = _select(source, self.axes, self.time_index(site), ("c", "y", "x"))
         return data if "c" in self.axes else data[None]
 
 
@@ -89,7 +106,7 @@ class OmeZarrPixels:
     sites: OmeZarrSites
 
     def __call__(self, site: Site) -> da.Array:
-        return self.sites.level(site, self.sites.levels[0])
+        return self.sites.level(site, self.sites.levels[0], checked=True)
 
 
 @dataclass(frozen=True)
@@ -144,7 +161,27 @@ def open_ome_zarr_plate(path: str | os.PathLike) -> Plate:
     """
     path = Path(path)
     try:
+        return _open_plate(path)
+    except (ValueError, UnicodeDecodeError) as error:
+        if isinstance(error, PlateError):
+            raise
+        raise _metadata_error(path, error) from None
+
+
+def _metadata_error(path: Path, error: Exception) -> PlateError:
+    """A PlateError naming the metadata file of ``path`` that does not decode."""
+    bad = corrupt_metadata_file(path)
+    if bad is None:
+        return PlateError(f"{path} is not a readable Zarr store: {type(error).__name__}: {error}")
+    return PlateError(f"{bad} is not valid JSON ({type(error).__name__}: {error}); the store "
+                      f"{path} is damaged: write it again.")
+
+
+def _open_plate(path: Path) -> Plate:
+    try:
         root = zarr.open_group(str(path), mode="r")
+    except (ValueError, UnicodeDecodeError):
+        raise
     except Exception as error:
         raise PlateError(f"{path} is not a readable Zarr store: {error}") from None
     ome, _ = ome_attrs(root)
@@ -178,6 +215,7 @@ def open_ome_zarr_plate(path: str | os.PathLike) -> Plate:
     located = OmeZarrSites(
         path=str(path), well_paths=well_paths, fields=tuple(fields), levels=tuple(levels),
         axes=tuple(axes), timepoints=tuple(timepoints),
+        all_chunks_stored=bool(extra.get("all_chunks_stored")),
     )
     plate = Plate(
         name=plate_meta.get("name") or path.name.removesuffix(".zarr"),

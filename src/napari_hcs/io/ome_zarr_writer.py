@@ -159,6 +159,7 @@ def create_plate_store(path: str | os.PathLike, spec: PlateStoreSpec | None = No
     )
     root.attrs["napari_hcs"] = {
         "writer": WRITER,
+        "all_chunks_stored": True,
         "channels": list(spec.channels),
         "timepoints": list(spec.timepoints or range(spec.n_timepoints)),
         "annotations": spec.annotations or {},
@@ -189,6 +190,8 @@ def _create_level_arrays(image: zarr.Group, spec: PlateStoreSpec, levels, fmt: F
             chunks=(1,) * len(lead) + (min(spec.chunk_size, ly), min(spec.chunk_size, lx)),
             dtype=np.dtype(spec.dtype),
             fill_value=0,
+            # every chunk is stored, zeros too, so that a chunk not stored is known to be missing
+            config={"write_empty_chunks": True},
             **_array_naming(fmt, spec.axes),
         )
 
@@ -280,7 +283,7 @@ def write_site(root: zarr.Group, site: Site, data: np.ndarray) -> None:
     t = _time_index(root, site.timepoint)
     level_data = np.asarray(data)
     for level in sorted(image.array_keys(), key=int):
-        array = image[level]
+        array = image[level].with_config({"write_empty_chunks": True})
         if level_data.shape[-2:] != array.shape[-2:]:
             level_data = _downsample(level_data, array.shape[-2:], labels=False)
         if array.ndim == 4:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..plate import Plate, PlateError, SkippedItem
 from .layout import attach_layout, find_layout_table, read_layout_table
+from ..chunks import corrupt_metadata_file
 from .ngff import is_ome_zarr_plate
 from .ome_zarr_reader import open_ome_zarr_plate
 from .single import open_channel_files, open_single_image
@@ -72,6 +73,9 @@ def open_plate(
     if path.is_dir() and is_ome_zarr_plate(path):
         plate = open_ome_zarr_plate(path)
     elif path.is_dir() and ((path / "zarr.json").exists() or (path / ".zattrs").exists()):
+        bad = corrupt_metadata_file(path, limit=1000)
+        if bad is not None:
+            raise PlateError(f"{bad} is not valid JSON; the store {path} is damaged: write it again.")
         raise PlateError(f"{path} is a Zarr store without OME-Zarr plate metadata.")
     elif path.is_dir():
         plate = open_tiff_folder(path, pattern=pattern)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..names import suggest
 from ..vocabulary import SPLIT_NAMES
 
 __all__ = [
@@ -112,7 +113,8 @@ def label_values(table: pd.DataFrame, label_column: str | None) -> tuple[pd.Seri
         return pd.Series("cells", index=table.index), pd.Series(True, index=table.index)
     if label_column not in table.columns:
         raise LabelError(
-            f"Label column {label_column!r} is not in the cell table; columns are: {_columns(table)}."
+            f"Label column {label_column!r} is not in the cell table; "
+            f"columns are: {suggest(label_column, table.columns)}."
         )
     return table[label_column].astype(str).str.strip(), ~is_missing(table[label_column])
 
@@ -133,7 +135,7 @@ def check_split(table: pd.DataFrame, split) -> pd.Series:
     if isinstance(split, str):
         if split not in table.columns:
             raise LabelError(
-                f"Split column {split!r} is not in the cell table; columns are: {_columns(table)}."
+                f"Split column {split!r} is not in the cell table; columns are: {suggest(split, table.columns)}."
             )
         holder, split = f"Split column {split!r}", table[split]
     split = split if isinstance(split, pd.Series) else pd.Series(np.asarray(split, dtype=object))
@@ -215,5 +217,3 @@ def _count(n: int) -> str:
     return {2: "two", 3: "three"}.get(n, str(n))
 
 
-def _columns(table: pd.DataFrame) -> str:
-    return ", ".join(map(str, table.columns))

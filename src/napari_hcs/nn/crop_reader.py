@@ -20,6 +20,9 @@ from collections import OrderedDict
 from typing import Callable, Iterator
 
 import numpy as np
+import zarr
+
+from ..chunks import read_checked
 
 __all__ = ["CropReader", "check_finite_crops", "chunk_rows"]
 
@@ -111,7 +114,11 @@ class CropReader:
                 self._cache.move_to_end(chunk_id)
                 return block
         start = chunk_id * self.chunk
-        block = np.asarray(self.crops[start : min(start + self.chunk, self.shape[0])])
+        stop = min(start + self.chunk, self.shape[0])
+        if isinstance(self.crops, zarr.Array):
+            block = read_checked(self.crops, (slice(start, stop),), what=f"crops {start}..{stop - 1}")
+        else:
+            block = np.asarray(self.crops[start:stop])
         with self._lock:
             self._cache[chunk_id] = block
             while len(self._cache) > self.cache_chunks:

@@ -9,7 +9,12 @@ Examples
 False
 """
 
-from .lifetime import guard_parent_death, in_fork_server
+import os
+
+from .lifetime import PARENT_PID_VARIABLE, guard_parent_death, in_fork_server
 
 if in_fork_server():
-    guard_parent_death()
+    # The process that started the server may have died while the server's
+    # interpreter started: compare with its recorded pid, not the current parent.
+    recorded = os.environ.get(PARENT_PID_VARIABLE, "")
+    guard_parent_death(int(recorded) if recorded.isdigit() else None)

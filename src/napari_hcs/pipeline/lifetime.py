@@ -25,9 +25,12 @@ import sys
 import threading
 from collections.abc import Iterator
 
-__all__ = ["Terminated", "guard_parent_death", "in_fork_server", "terminate_on_sigterm"]
+__all__ = ["PARENT_PID_VARIABLE", "Terminated", "guard_parent_death", "in_fork_server", "terminate_on_sigterm"]
 
 _PR_SET_PDEATHSIG = 1
+#: Environment variable through which a fork server learns the pid of the process
+#: that started it, to notice when that process died before the guard was armed.
+PARENT_PID_VARIABLE = "NAPARI_HCS_POOL_PARENT"
 
 
 class Terminated(BaseException):

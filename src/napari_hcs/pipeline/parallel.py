@@ -33,13 +33,14 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..cancel import CancelCheck, is_cancelled
 from ..vocabulary import POOLS
-from .lifetime import guard_parent_death
+from .lifetime import PARENT_PID_VARIABLE, guard_parent_death
 
 __all__ = ["POOLS", "Workers", "map_sites"]
 
@@ -172,6 +173,7 @@ def _process_context(preload: list[str]) -> multiprocessing.context.BaseContext:
     # the first pool's modules are preloaded; later ones import theirs on demand.
     # The guard comes first: the server then dies with this process (Linux).
     if "forkserver" in multiprocessing.get_all_start_methods():
+        os.environ[PARENT_PID_VARIABLE] = str(os.getpid())
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([_SERVER_GUARD] + [m for m in preload if m not in ("__main__", _SERVER_GUARD)])
         return context

@@ -38,6 +38,10 @@ __all__ = [
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+# Every chunk is stored, zeros included, so that a chunk file that is not there is a missing one.
+_CROP_CONFIG = {"write_empty_chunks": True}
+#: Largest crop side accepted: 1024 cells x 4 channels x 512 x 512 float32 is a 4 GiB chunk.
+MAX_CROP_SIZE = 512
 
 
 def feature_columns(table: pd.DataFrame) -> list[str]:
@@ -117,8 +121,12 @@ class CellStore:
         Raises
         ------
         ValueError
-            If a store with cells already exists with other channels or crop size.
+            If the crop size is not from 1 to :data:`MAX_CROP_SIZE`, or a store
+            with cells already exists with other channels or crop size.
         """
+        if isinstance(crop_size, bool) or int(crop_size) != crop_size or not 1 <= crop_size <= MAX_CROP_SIZE:
+            raise ValueError(f"Crop size must be a whole number of pixels from 1 to {MAX_CROP_SIZE}; "
+                             f"got {crop_size!r}. Nothing was written to {folder}.")
         folder = Path(folder)
         meta_path = folder / cls.META
         meta = {
@@ -161,7 +169,7 @@ class CellStore:
     @property
     def crops(self) -> zarr.Array:
         """The ``(N, C, S, S)`` crop array (lazy; index it to read)."""
-        return zarr.open_array(store=str(self.folder / "crops.zarr"), mode="r+")
+        return zarr.open_array(store=str(self.folder / "crops.zarr"), mode="r+").with_config(_CROP_CONFIG)
 
     # -- writing ------------------------------------------------------------
     def done_sites(self) -> set[str]:
