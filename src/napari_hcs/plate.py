@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "MAX_SITE_PIXELS",
     "PLATE_LAYOUTS",
     "Plate",
     "PlateError",
@@ -185,6 +186,22 @@ def infer_layout(wells: list[str]) -> tuple[int, int]:
     return needed_rows, needed_cols
 
 
+#: Most pixels a site may have per channel (16384 x 16384): a site is read whole into
+#: memory to be segmented, and larger images (a 30000 x 30000 TIFF compresses to a few MB)
+#: would exhaust it.
+MAX_SITE_PIXELS = 2**28
+
+
+def _check_site_size(shape, where) -> None:
+    y, x = (int(v) for v in shape)
+    if y * x > MAX_SITE_PIXELS:
+        raise PlateError(
+            f"{where}: sites of {y} x {x} pixels are larger than napari-hcs reads whole "
+            f"({MAX_SITE_PIXELS:,} pixels per channel, e.g. 16384 x 16384); tile the image into "
+            "fields first."
+        )
+
+
 @dataclass(frozen=True)
 class Site:
     """One imaged position of a well: a field at a timepoint.
@@ -267,6 +284,7 @@ class Plate:
     layout_source: str | None = None
 
     def __post_init__(self) -> None:
+        _check_site_size(self.shape, self.source or self.name)
         self.sites = {normalize_well_name(w): s for w, s in self.sites.items()}
         self.sites = dict(sorted(self.sites.items(), key=lambda kv: well_position(kv[0])))
         if self.layout is None:

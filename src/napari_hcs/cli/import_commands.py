@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ._project_options import locked_command
+from ._types import positive_int
 
 
 def register(subparsers) -> None:
@@ -26,13 +27,13 @@ def register(subparsers) -> None:
         "--channels", help="comma-separated channel names, one per crop channel (default ch0,ch1,...)"
     )
     parser.add_argument(
-        "--crop-size", type=int, help="side of the stored crops (default: the crops' own size)"
+        "--crop-size", type=positive_int, help="side of the stored crops (default: the crops' own size)"
     )
     parser.add_argument(
         "--nucleus-channel", default="0", help="nuclear-stain channel, by index or name (default 0)"
     )
     parser.add_argument(
-        "--chunk-size", type=int, default=None, help="crops per table part (default 2048)"
+        "--chunk-size", type=positive_int, default=None, help="crops per table part (default 2048)"
     )
     locked_command(parser, run, create=True)
 

@@ -6,6 +6,7 @@ import json
 import sys
 
 from ..vocabulary import NGFF_VERSIONS
+from ._types import positive_int
 
 
 def _add_source_arguments(parser) -> None:
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
         "--ngff-version", choices=NGFF_VERSIONS, default="0.4",
         help="NGFF version: 0.4 (Zarr v2, widest reader support) or 0.5 (Zarr v3)",
     )
-    convert.add_argument("--chunk-size", type=int, default=1024, help="chunk edge in pixels")
+    convert.add_argument("--chunk-size", type=positive_int, default=1024, help="chunk edge in pixels")
     convert.set_defaults(func=run_convert)
 
 

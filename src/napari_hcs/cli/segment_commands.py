@@ -21,6 +21,7 @@ import sys
 
 from ..vocabulary import AUTOMATIC_THRESHOLDS, POOLS
 from ._project_options import add_lock_argument, project_lock
+from ._types import positive_int
 
 __all__ = ["EXIT_CODES", "register"]
 
@@ -65,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--cell-channel", help="cytoplasm or membrane channel for cell outlines "
         "(default: nuclei grown by --cell-expansion)"
     )
-    segment.add_argument("--crop-size", type=int, default=32, help="crop side in pixels (default 32)")
+    segment.add_argument("--crop-size", type=positive_int, default=32, help="crop side in pixels (default 32)")
     segment.add_argument("--diameter", type=float, help="nucleus diameter in pixels (default: estimated)")
     segment.add_argument(
         "--threshold", default="otsu", choices=AUTOMATIC_THRESHOLDS,
@@ -106,7 +107,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_run_options(parser: argparse.ArgumentParser, *, wells_help: str) -> None:
     parser.add_argument("--wells", nargs="+", help=wells_help)
-    parser.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    parser.add_argument("--workers", type=positive_int, default=1, help="local worker processes (default 1)")
     parser.add_argument(
         "--pool", choices=POOLS, default="process",
         help="kind of local pool with --workers > 1 (default process)",

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ..vocabulary import BASELINE_METHODS, DEVICE_CHOICES, MODEL_NAMES, RESIZE_MODES, SCHEDULES
 from ._project_options import locked_command
-from ._split_options import add_split_arguments
-from ._split_options import split_from_arguments
+from ._split_options import add_split_arguments, split_from_arguments
+from ._types import positive_int
 
 COMPARE_JSON = "compare.json"
 COMPARE_CSV = "compare.csv"
@@ -37,11 +37,11 @@ DEVICES = _DeviceNames(DEVICE_CHOICES)
 def _add_model_arguments(parser) -> None:
     group = parser.add_argument_group("model and training")
     group.add_argument("--model", choices=MODEL_NAMES, default="wrn", help="network (default wrn)")
-    group.add_argument("--depth", type=int, default=2, help="blocks (convolutions) per stage (default 2)")
-    group.add_argument("--width", type=int, default=2, help="widening factor k: 16k/32k/64k channels (default 2)")
+    group.add_argument("--depth", type=positive_int, default=2, help="blocks (convolutions) per stage (default 2)")
+    group.add_argument("--width", type=positive_int, default=2, help="widening factor k: 16k/32k/64k channels (default 2)")
     group.add_argument("--dropout", type=float, default=0.0, help="dropout rate (default 0)")
-    group.add_argument("--epochs", type=int, default=30, help="maximum epochs (default 30)")
-    group.add_argument("--batch-size", type=int, default=128, help="cells per batch, per process (default 128)")
+    group.add_argument("--epochs", type=positive_int, default=30, help="maximum epochs (default 30)")
+    group.add_argument("--batch-size", type=positive_int, default=128, help="cells per batch, per process (default 128)")
     group.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     group.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (default 5e-4)")
     group.add_argument("--schedule", choices=SCHEDULES, default="cosine",
@@ -51,7 +51,7 @@ def _add_model_arguments(parser) -> None:
     group.add_argument("--no-balance", action="store_true", help="sample cells uniformly, not class-balanced")
     group.add_argument("--no-augment", action="store_true", help="no flips, rotations and random crops")
     group.add_argument("--intensity-jitter", type=float, default=0.0, help="random per-channel gain/offset s.d.")
-    group.add_argument("--input-size", type=int, help="resize (or centre-crop) crops to this side first")
+    group.add_argument("--input-size", type=positive_int, help="resize (or centre-crop) crops to this side first")
     group.add_argument("--resize-mode", choices=RESIZE_MODES, default="resize",
                        help="how crops reach --input-size (default resize)")
     group.add_argument("--device", choices=DEVICES, type=str.lower, default="auto",
@@ -85,7 +85,7 @@ def register(subparsers) -> None:
     )
     predict.add_argument("--project", required=True, help="project folder with a cell store")
     predict.add_argument("--model", required=True, help="model file from 'napari-hcs train'")
-    predict.add_argument("--batch-size", type=int, default=512, help="cells per batch (default 512)")
+    predict.add_argument("--batch-size", type=positive_int, default=512, help="cells per batch (default 512)")
     predict.add_argument("--device", choices=DEVICES, type=str.lower, default="auto",
                          help="device to predict on, or cuda:N (default auto)")
     predict.add_argument("--no-embeddings", action="store_true", help="store predictions only")

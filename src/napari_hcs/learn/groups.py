@@ -21,6 +21,8 @@ from typing import Sequence
 
 import pandas as pd
 
+from ..names import suggest
+
 __all__ = ["group_columns", "group_labels", "group_name", "require_columns"]
 
 
@@ -29,8 +31,7 @@ def require_columns(table: pd.DataFrame, *columns: str) -> None:
     for column in columns:
         if column not in table.columns:
             raise KeyError(
-                f"Column {column!r} is not in the cell table; columns are: "
-                f"{', '.join(map(str, table.columns))}."
+                f"Column {column!r} is not in the cell table; columns are: {suggest(column, table.columns)}."
             )
 
 

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import pandas as pd
 
-from ..vocabulary import CROP_INDEX
-from ..vocabulary import SPLIT_NAMES
+from ..names import suggest
+from ..vocabulary import CROP_INDEX, SPLIT_NAMES
 
 if TYPE_CHECKING:
     from ..learn import LabelledCells
@@ -121,11 +121,12 @@ def prepare_subsets(table: pd.DataFrame, n_crops: int, *, label_column: str | No
         A missing ``crop_index`` or label column (listing the columns), rows past
         the crop store, and every problem :func:`check_labels` finds.
     """
-    columns = ", ".join(map(str, table.columns))
     if CROP_INDEX not in table.columns:
-        raise TrainingError(f"The cell table has no {CROP_INDEX!r} column tying rows to crops; columns are: {columns}.")
+        raise TrainingError(f"The cell table has no {CROP_INDEX!r} column tying rows to crops; "
+                            f"columns are: {suggest(CROP_INDEX, table.columns)}.")
     if label_column is not None and label_column not in table.columns:
-        raise TrainingError(f"Label column {label_column!r} is not in the cell table; columns are: {columns}.")
+        raise TrainingError(f"Label column {label_column!r} is not in the cell table; "
+                            f"columns are: {suggest(label_column, table.columns)}.")
     from ..learn import LabelError, check_labels  # scikit-learn is imported when training starts
 
     if split is None:
