@@ -1,6 +1,11 @@
-"""Imported first by the fork server: it dies with the process that started it (Linux).
+"""Imported first by the fork server: it and every process it forks die with the command (Linux).
 
 Importing this module anywhere else does nothing.
+
+The server checks its parent against the pid its command recorded, since the command may
+have died while the server's interpreter started. Each process the server forks asks for
+the parent-death signal at once, before multiprocessing runs any of its code: a worker
+forked just as the server dies cannot outlive it.
 
 Examples
 --------
@@ -13,8 +18,13 @@ import os
 
 from .lifetime import PARENT_PID_VARIABLE, guard_parent_death, in_fork_server
 
+
+def _guard_forked_child(server: int) -> None:
+    guard_parent_death(server)
+
+
 if in_fork_server():
-    # The process that started the server may have died while the server's
-    # interpreter started: compare with its recorded pid, not the current parent.
     recorded = os.environ.get(PARENT_PID_VARIABLE, "")
     guard_parent_death(int(recorded) if recorded.isdigit() else None)
+    _server = os.getpid()
+    os.register_at_fork(after_in_child=lambda: _guard_forked_child(_server))
