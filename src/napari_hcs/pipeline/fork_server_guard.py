@@ -14,17 +14,12 @@ Examples
 False
 """
 
+import functools
 import os
 
 from .lifetime import PARENT_PID_VARIABLE, guard_parent_death, in_fork_server
 
-
-def _guard_forked_child(server: int) -> None:
-    guard_parent_death(server)
-
-
 if in_fork_server():
     recorded = os.environ.get(PARENT_PID_VARIABLE, "")
     guard_parent_death(int(recorded) if recorded.isdigit() else None)
-    _server = os.getpid()
-    os.register_at_fork(after_in_child=lambda: _guard_forked_child(_server))
+    os.register_at_fork(after_in_child=functools.partial(guard_parent_death, os.getpid()))
