@@ -128,14 +128,29 @@ def _read_table(path: Path) -> pd.DataFrame:
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise PlateError(f"Layout table {path} is empty; expected a header line with a well column.")
-    try:
-        sep = csv.Sniffer().sniff("\n".join(lines[:20]), delimiters=",;\t").delimiter
-    except csv.Error:
-        sep = max(",;\t", key=lines[0].count)
+    sep = _separator(lines)
     try:
         return pd.read_csv(io.StringIO("\n".join(lines)), sep=sep, dtype=str, keep_default_na=False)
     except (ValueError, csv.Error) as error:
         raise PlateError(f"Layout table {path} cannot be read as a table: {error}") from None
+
+
+def _separator(lines: list[str]) -> str:
+    """The separator of a table: sniffed, unless another one is the only one naming a well column.
+
+    The sniffer guesses from how the lines agree; a header alone (the layout of a
+    plate without annotations yet) gives it nothing to compare, and a name such as
+    ``Compound, salt`` in a tab-separated header misleads it.
+    """
+    try:
+        sniffed = csv.Sniffer().sniff("\n".join(lines[:20]), delimiters=",;\t").delimiter
+    except csv.Error:
+        sniffed = max(",;\t", key=lines[0].count)
+    for sep in dict.fromkeys([sniffed, ",", "\t", ";"]):
+        names = {name.strip().strip('"').lower() for name in lines[0].split(sep)}
+        if names & set(WELL_COLUMN_NAMES):
+            return sep
+    return sniffed
 
 
 def _collapse_duplicates(frame: pd.DataFrame, path: Path) -> pd.DataFrame:

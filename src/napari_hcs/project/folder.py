@@ -5,13 +5,16 @@ A project folder holds::
     project.json        the plate (absolute location and identity), reader pattern,
                         segmentation settings and crop size, created/updated times
     .lock               while a run writes the project: who (see project.lock)
-    layout.csv          per-well annotations (class, compound, concentration, ...)
+    layout.csv          per-well annotations (class, compound, concentration, ...);
+                        a plate without annotations has a header-only one
     classes.json        the class list the user edits: [{"name", "color"}, ...]
+    cell_labels.csv     the classes users gave single cells (project.cell_labels)
     cells.json, cells/, crops.zarr, features/, columns/   the cell store
     labels/             segmentation labels of every site (the label store)
-    models/             trained model checkpoints
+    models/             trained models by name: <name>.pt (CNN), <name>.forest.joblib,
+                        <name>.json records, <name>.evaluation.parquet (project.model_catalog)
 
-Reopening the folder restores the annotations and classes.
+Reopening the folder restores the annotations, classes, cell labels and models.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ import pandas as pd
 
 from ..io import LabelStore, read_layout_table, write_layout_table
 from ..atomic import write_json_atomic
+from .cell_labels import CellLabels
 from .cell_store import CellStore
 from .identity import PlateMovedError, check_run, check_same_plate, moved_message, plate_identity
 from .lock import ProjectLock
+from .model_catalog import ModelCatalog
 from ..plate import Plate
 
 __all__ = ["Project", "default_project_dir"]
@@ -232,8 +237,21 @@ class Project:
         return None
 
     def cell_table(self) -> pd.DataFrame:
-        """Return the cell table with the project's well annotations joined."""
-        return self.cell_store().table(annotations=self.well_annotations())
+        """Return the cell table with the project's well annotations and cell labels joined.
+
+        The well's class is column ``class``; the class a user gave the cell itself
+        is column :data:`~napari_hcs.vocabulary.CELL_CLASS_COLUMN` (``""`` when none).
+        """
+        table = self.cell_store().table(annotations=self.well_annotations())
+        return self.cell_labels().with_cell_class(table)
+
+    def cell_labels(self) -> CellLabels:
+        """Return the classes users gave single cells (``cell_labels.csv``)."""
+        return CellLabels(self.folder)
+
+    def models(self) -> ModelCatalog:
+        """Return the models trained in the project (``models/``, made when one is saved)."""
+        return ModelCatalog(self.folder / "models")
 
     @property
     def models_dir(self) -> Path:
