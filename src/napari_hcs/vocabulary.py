@@ -19,6 +19,11 @@ from typing import Sequence
 
 __all__ = [
     "BASELINE_METHODS",
+    "CELL_CLASS_COLUMN",
+    "CLASSIFIER_KINDS",
+    "PREDICTION_COLUMNS",
+    "TRAINING_CLASS_COLUMN",
+    "UNCERTAINTY_MEASURES",
     "CELL_DYES",
     "CROP_INDEX",
     "EMBEDDING_PREFIX",
@@ -68,6 +73,18 @@ FEATURE_PREFIX = "feat_"
 EMBEDDING_PREFIX = "emb_"
 #: Prefix of the per-class probability columns.
 PROBABILITY_PREFIX = "prob_"
+
+#: Cell-table column with the class a user gave one cell ("" when none).
+CELL_CLASS_COLUMN = "cell_class"
+#: The class a cell is trained with: its own class where given, else its well's.
+TRAINING_CLASS_COLUMN = "training_class"
+#: Columns of the "predictions" column group besides ``crop_index`` and ``prob_<class>``:
+#: predicted class, top probability, top-1 minus top-2 probability, the model's name.
+PREDICTION_COLUMNS = ("pred_class", "pred_confidence", "pred_margin", "pred_model")
+#: Classifiers trained from the viewer: a random forest on features, or a CNN on crops.
+CLASSIFIER_KINDS = ("forest", "cnn")
+#: How the uncertainty of a prediction is measured when proposing cells to label.
+UNCERTAINTY_MEASURES = ("margin", "entropy")
 
 # -- segmentation -------------------------------------------------------------------
 #: Threshold methods of the classical nuclei segmentation.

@@ -37,9 +37,10 @@ def test_predict_cells_shapes_and_probabilities(trained):
     assert out.probabilities.shape == (64, 2) and out.embeddings.shape == (64, result.model.embedding_dim)
     np.testing.assert_allclose(out.probabilities.sum(axis=1), 1.0, rtol=1e-5)
     assert set(out.classes) <= {"a", "b"}
-    assert ((out.confidence >= 0) & (out.confidence <= 1)).all()
+    assert ((out.margin >= 0) & (out.margin <= 1)).all()
     top = np.sort(out.probabilities, axis=1)
-    np.testing.assert_allclose(out.confidence, top[:, -1] - top[:, -2], rtol=1e-5)
+    np.testing.assert_allclose(out.margin, top[:, -1] - top[:, -2], rtol=1e-5)
+    np.testing.assert_allclose(out.confidence, top[:, -1], rtol=1e-6)
 
 
 def test_reloaded_model_predicts_identically(trained):
@@ -91,9 +92,13 @@ def test_predict_project_writes_columns(trained):
     done = []
     predict_project(folder, folder / "models" / "m.pt", device="cpu", progress=lambda d, t: done.append((d, t)))
     table = Project(folder).cell_table()
-    assert {"pred_class", "pred_confidence", "prob_a", "prob_b", "emb_000"} <= set(table.columns)
+    assert {"pred_class", "pred_confidence", "pred_margin", "pred_model", "prob_a", "prob_b",
+            "emb_000"} <= set(table.columns)
     assert table["pred_class"].notna().all() and done[-1] == (64, 64)
     assert (table.pred_class == table.cls).mean() > 0.5
+    assert set(table.pred_model) == {"m"}
+    np.testing.assert_allclose(table.pred_confidence, table[["prob_a", "prob_b"]].max(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(table.pred_margin, (table.prob_a - table.prob_b).abs(), rtol=1e-5, atol=1e-6)
 
 
 def test_cancel_stops_prediction(trained):
@@ -132,8 +137,10 @@ def test_cli_train_predict_compare(tmp_path, capsys):
     assert (tmp_path / "model_confusion.json").exists() and (tmp_path / "model_confusion.png").exists()
 
     assert main(["predict", "--project", str(folder), "--model", str(model), "--device", "cpu"]) == 0
-    assert json.loads(capsys.readouterr().out)["cells"] == 64
-    assert "pred_class" in Project(folder).cell_table()
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cells"] == 64 and 0.5 <= summary["mean_confidence"] <= 1 and 0 <= summary["mean_margin"] <= 1
+    predicted = Project(folder).cell_table()
+    assert "pred_class" in predicted and set(predicted.pred_model) == {"model"}
 
     assert main(["compare", "--project", str(folder), "--label-column", "cls", *options]) == 0
     out = capsys.readouterr().out

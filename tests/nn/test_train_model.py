@@ -85,12 +85,33 @@ def test_autoencoder_trains_without_labels():
     assert "reconstruction_mse" in result.metrics["val"]
 
 
-def test_cancel_stops_training():
+def test_cancel_stops_training(tmp_path):
     table, crops = make_crops(32)
     stop = threading.Event()
     stop.set()
     with pytest.raises(InterruptedError, match="was cancelled."):
-        train(table, crops, cancel=stop)
+        train(table, crops, cancel=stop, checkpoint_path=tmp_path / "m.pt")
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_cancel_after_an_epoch_keeps_the_best_epoch(tmp_path):
+    table, crops = make_crops(48)
+    stop = threading.Event()
+    rows = []
+
+    def progress(epoch, epochs, row):
+        rows.append(row)
+        if epoch == 2:
+            stop.set()
+
+    result = train(table, crops, small(epochs=6, early_stopping=0), cancel=stop, progress=progress,
+                   checkpoint_path=tmp_path / "m.pt")
+    assert result.cancelled and result.meta["cancelled"] is True
+    assert len(result.history) == 2 and result.meta["best_epoch"] in (1, 2)
+    assert result.metrics["val"]["n"] == 16 and (tmp_path / "m.pt").exists()
+    assert {"train_accuracy", "val_accuracy", "train_loss", "val_loss", "seconds"} <= set(rows[0])
+    finished = train(table, crops)
+    assert not finished.cancelled and finished.meta["cancelled"] is False
 
 
 def test_default_config():

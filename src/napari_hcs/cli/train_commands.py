@@ -80,8 +80,9 @@ def register(subparsers) -> None:
     predict = subparsers.add_parser(
         "predict",
         help="classify and embed the project's cells with a trained model",
-        description="Add the columns pred_class, pred_confidence, prob_<class> (column group "
-        "'predictions') and emb_000... ('embeddings') to the project's cell table.",
+        description="Add the columns pred_class, pred_confidence (top probability), pred_margin "
+        "(top minus second probability), pred_model (the model file's name), prob_<class> (column "
+        "group 'predictions') and emb_000... ('embeddings') to the project's cell table.",
     )
     predict.add_argument("--project", required=True, help="project folder with a cell store")
     predict.add_argument("--model", required=True, help="model file from 'napari-hcs train'")
@@ -226,12 +227,14 @@ def run_predict(args) -> int:
             bar.update(done - bar.n)
 
         result = predict_project(args.project, args.model, batch_size=args.batch_size, device=args.device,
-                                 embeddings=not args.no_embeddings, progress=progress)
+                                 embeddings=not args.no_embeddings, model_name=Path(args.model).stem,
+                                 progress=progress)
     summary = {"project": str(args.project), "model": str(args.model), "cells": int(len(result.crop_index))}
     if result.classes is not None:
         values, counts = np.unique(result.classes.astype(str), return_counts=True)
         summary["predicted"] = {str(v): int(c) for v, c in zip(values, counts)}
         summary["mean_confidence"] = float(result.confidence.mean()) if len(result.confidence) else None
+        summary["mean_margin"] = float(result.margin.mean()) if len(result.margin) else None
     if result.embeddings is not None:
         summary["embedding_dim"] = int(result.embeddings.shape[1])
     print(json.dumps(summary, indent=2))

@@ -4,8 +4,9 @@
 background thread reads the next batch while the model runs), so memory holds
 one batch, two decoded chunks and the result arrays whatever the number of
 cells. :func:`predict_project` runs it over a project's cells and stores the
-``predictions`` (``pred_class``, ``pred_confidence``, ``prob_<class>``) and
-``embeddings`` (``emb_000`` ...) column groups in its cell store.
+``predictions`` (``pred_class``, ``pred_confidence``, ``pred_margin``,
+``pred_model``, ``prob_<class>``) and ``embeddings`` (``emb_000`` ...) column
+groups in its cell store.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -21,17 +23,14 @@ import torch
 from torch import nn
 
 from ..cancel import check_cancel
-from ..vocabulary import CROP_INDEX, EMBEDDING_PREFIX
+from ..vocabulary import CROP_INDEX, EMBEDDING_PREFIX, PROBABILITY_PREFIX
 from .checkpoint import load_checkpoint
 from .crop_reader import CropReader
 from .device import resolve_device
 from .preprocess import Preprocess
 from .sampling import prefetched
 
-__all__ = ["PredictResult", "predict_cells", "predict_project", "embedding_column_names"]
-
-#: Prefix of the per-class probability columns.
-PROBABILITY_PREFIX = "prob_"
+__all__ = ["PredictResult", "predict_cells", "predict_project", "embedding_column_names", "top_two"]
 
 
 def embedding_column_names(dim: int) -> list[str]:
@@ -55,7 +54,10 @@ class PredictResult:
     probabilities : ndarray of float32, shape (N, K) or None
         Softmax probabilities, columns in ``class_names`` order.
     confidence : ndarray of float32, shape (N,) or None
-        Margin between the two highest probabilities (0: undecided, 1: certain).
+        The highest class probability.
+    margin : ndarray of float32, shape (N,) or None
+        Highest minus second-highest probability (0: undecided between two
+        classes, 1: certain).
     embeddings : ndarray of float32, shape (N, D) or None
         The model's penultimate layer (``model.embed``).
     """
@@ -65,16 +67,41 @@ class PredictResult:
     classes: np.ndarray | None = None
     probabilities: np.ndarray | None = None
     confidence: np.ndarray | None = None
+    margin: np.ndarray | None = None
     embeddings: np.ndarray | None = None
 
-    def predictions_frame(self) -> pd.DataFrame:
-        """``crop_index``, ``pred_class``, ``pred_confidence`` and ``prob_<class>`` columns."""
+    def set_probabilities(self, probabilities: np.ndarray) -> None:
+        """Set ``probabilities`` and the classes, confidences and margins they give."""
+        probabilities = np.asarray(probabilities, dtype=np.float32)
+        self.probabilities = probabilities
+        self.classes = np.asarray(self.class_names, dtype=object)[probabilities.argmax(axis=1)]
+        self.confidence, self.margin = top_two(probabilities)
+
+    def predictions_frame(self, model_name: str = "") -> pd.DataFrame:
+        """The ``predictions`` column group of these cells, ``pred_model`` set to ``model_name``.
+
+        Columns ``crop_index``, ``pred_class``, ``pred_confidence`` (top probability),
+        ``pred_margin`` (top minus second probability), ``pred_model`` and ``prob_<class>``.
+
+        Examples
+        --------
+        >>> result = PredictResult(crop_index=np.array([4, 7]), class_names=["a", "b"])
+        >>> result.set_probabilities(np.array([[0.75, 0.25], [0.375, 0.625]]))
+        >>> result.predictions_frame("forest").to_dict("list")  # doctest: +NORMALIZE_WHITESPACE
+        {'crop_index': [4, 7], 'pred_class': ['a', 'b'], 'pred_confidence': [0.75, 0.625],
+         'pred_margin': [0.5, 0.25], 'pred_model': ['forest', 'forest'], 'prob_a': [0.75, 0.375],
+         'prob_b': [0.25, 0.625]}
+        """
         if self.probabilities is None:
             raise ValueError("This model makes no class predictions (it only embeds cells).")
-        frame = pd.DataFrame({CROP_INDEX: self.crop_index, "pred_class": self.classes,
-                              "pred_confidence": self.confidence})
+        frame = pd.DataFrame({CROP_INDEX: np.asarray(self.crop_index, dtype=np.int64),
+                              "pred_class": np.asarray(self.classes, dtype=object).astype(str),
+                              "pred_confidence": np.asarray(self.confidence, dtype=np.float32),
+                              "pred_margin": np.asarray(self.margin, dtype=np.float32),
+                              "pred_model": str(model_name)})
         probabilities = pd.DataFrame(
-            self.probabilities, columns=[f"{PROBABILITY_PREFIX}{c}" for c in self.class_names]
+            np.asarray(self.probabilities, dtype=np.float32),
+            columns=[f"{PROBABILITY_PREFIX}{c}" for c in self.class_names],
         )
         return pd.concat([frame, probabilities], axis=1)
 
@@ -85,6 +112,23 @@ class PredictResult:
         frame = pd.DataFrame(self.embeddings, columns=embedding_column_names(self.embeddings.shape[1]))
         frame.insert(0, CROP_INDEX, self.crop_index)
         return frame
+
+
+def top_two(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The top probability of each row and its margin over the second (1 with one class).
+
+    Examples
+    --------
+    >>> confidence, margin = top_two(np.array([[0.25, 0.5, 0.25], [1.0, 0.0, 0.0]]))
+    >>> confidence.tolist(), margin.tolist()
+    ([0.5, 1.0], [0.25, 1.0])
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    if probabilities.shape[1] < 2:
+        ones = np.ones(len(probabilities), dtype=np.float32)
+        return ones, ones.copy()
+    top2 = np.partition(probabilities, -2, axis=1)[:, -2:]
+    return top2[:, 1].astype(np.float32), (top2[:, 1] - top2[:, 0]).astype(np.float32)
 
 
 def _channel_selection(model_channels: list[str], data_channels: list[str] | None, n_data: int) -> list[int] | None:
@@ -267,13 +311,7 @@ def predict_cells(
             progress(done, n)
     result = PredictResult(crop_index=crop_indices, class_names=class_names, embeddings=embedded)
     if classify:
-        result.probabilities = probabilities
-        result.classes = np.asarray(class_names, dtype=object)[probabilities.argmax(axis=1)]
-        if len(class_names) > 1:
-            top2 = np.partition(probabilities, -2, axis=1)[:, -2:]
-            result.confidence = (top2[:, 1] - top2[:, 0]).astype(np.float32)
-        else:
-            result.confidence = np.ones(n, dtype=np.float32)
+        result.set_probabilities(probabilities)
     return result
 
 
@@ -284,15 +322,16 @@ def predict_project(
     batch_size: int = 512,
     device: str | torch.device = "auto",
     embeddings: bool = True,
+    model_name: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel=None,
 ) -> PredictResult:
     """Predict every cell of a project and store the results in its cell store.
 
     Writes the column groups ``predictions`` (``crop_index``, ``pred_class``,
-    ``pred_confidence``, ``prob_<class>``; classifiers only) and ``embeddings``
-    (``crop_index``, ``emb_000`` ...), replacing earlier ones; they appear in
-    ``Project(project_dir).cell_table()``.
+    ``pred_confidence``, ``pred_margin``, ``pred_model``, ``prob_<class>``;
+    classifiers only) and ``embeddings`` (``crop_index``, ``emb_000`` ...),
+    replacing earlier ones; they appear in ``Project(project_dir).cell_table()``.
 
     Parameters
     ----------
@@ -300,6 +339,8 @@ def predict_project(
         Project folder with a cell store.
     model_path : path
         Checkpoint written by ``napari-hcs train`` / :func:`napari_hcs.nn.training.train_model`.
+    model_name : str, optional
+        The ``pred_model`` value; default the model file's name without ``.pt``.
     batch_size, device, embeddings, progress, cancel
         As for :func:`predict_cells`.
 
@@ -319,7 +360,8 @@ def predict_project(
         device=device, channels=store.channels, embeddings=embeddings, progress=progress, cancel=cancel,
     )
     if result.probabilities is not None:
-        store.write_columns("predictions", result.predictions_frame())
+        name = Path(model_path).stem if model_name is None else model_name
+        store.write_columns("predictions", result.predictions_frame(name))
     if result.embeddings is not None:
         store.write_columns("embeddings", result.embeddings_frame())
     return result

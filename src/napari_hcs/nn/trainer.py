@@ -4,7 +4,8 @@ A :class:`Trainer` holds the network, its Adam optimiser and learning-rate
 schedule and trains one epoch at a time; an :class:`Evaluator` computes the
 validation loss (summed over the processes when distributed) and the final
 metrics; :func:`fit` runs the epochs and keeps the state of the best one by
-validation loss, with early stopping.
+validation loss, with early stopping; a cancel after the first finished epoch
+ends the run with that best state.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import copy
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -19,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..cancel import check_cancel
+from ..cancel import Cancelled, check_cancel
 from .augment import augment_batch
 from .config import TrainConfig
 from .crop_reader import CropReader
@@ -28,7 +30,7 @@ from .predict import autocast_context, iter_model_outputs
 from .prepare import Prepared, Subset
 from .preprocess import Preprocess
 
-__all__ = ["Evaluator", "Task", "Trainer", "fit", "seeded"]
+__all__ = ["Evaluator", "FitOutcome", "Task", "Trainer", "fit", "seeded"]
 
 CANCELLED = "Training was cancelled."
 
@@ -209,6 +211,10 @@ class Evaluator:
         self.options = dict(batch_size=batch_size, device=ctx.device, forward=task.forward_eval, amp=amp,
                             channels_last=channels_last, cancel=cancel, cancel_message=CANCELLED)
 
+    def ignore_cancel(self) -> None:
+        """Stop checking the cancel (a cancelled run still gets the metrics of its best epoch)."""
+        self.options["cancel"] = None
+
     def _outputs(self, crop_indices: np.ndarray):
         return iter_model_outputs(self.model, self.reader, crop_indices, self.preprocess, **self.options)
 
@@ -258,34 +264,59 @@ class Evaluator:
         return metrics
 
 
+@dataclass
+class FitOutcome:
+    """What :func:`fit` ran: the history, the best epoch, and how the run ended."""
+
+    history: list[dict]
+    best: dict
+    stopped_early: bool = False
+    cancelled: bool = False
+
+
 def fit(trainer: Trainer, evaluator: Evaluator, prepared: Prepared,
-        progress: Callable[[int, int, dict], None] | None = None) -> tuple[list[dict], dict, bool]:
+        progress: Callable[[int, int, dict], None] | None = None) -> FitOutcome:
     """Run the epochs; keep the best state by validation loss (the last one without val cells).
+
+    A cancel after at least one finished epoch ends the run with the best epoch so far
+    (``cancelled`` True); a cancel during the first epoch raises
+    :class:`napari_hcs.cancel.Cancelled`.
 
     Returns
     -------
-    history : list of dict
-        One row per epoch run.
-    best : dict
-        ``loss``, ``epoch`` and ``state`` (the network's state dict) of the best epoch.
-    stopped_early : bool
-        Whether early stopping ended the run.
+    FitOutcome
+        ``history`` (one row per finished epoch), ``best`` (``loss``, ``epoch`` and
+        ``state``, the network's state dict, of the best epoch), ``stopped_early``
+        (early stopping ended the run) and ``cancelled``.
     """
     config, ctx = trainer.config, trainer.ctx
-    history: list[dict] = []
-    best = {"loss": float("inf"), "epoch": 0, "state": None}
+    outcome = FitOutcome(history=[], best={"loss": float("inf"), "epoch": 0, "state": None})
     has_val = "val" in prepared.subsets
     for epoch in range(1, config.epochs + 1):
-        row = trainer.epoch(epoch)
-        if has_val:
-            trainer.net.eval()
-            row["val_loss"], row["val_accuracy"] = evaluator.loss(prepared.subsets["val"], shard=True)
-        history.append(row)
+        try:
+            row = _epoch(trainer, evaluator, prepared, epoch)
+        except Cancelled:
+            if not outcome.history:
+                raise
+            outcome.cancelled = True
+            return outcome
+        outcome.history.append(row)
+        best = outcome.best
         monitored = row["val_loss"] if has_val else row["train_loss"]
         if not has_val or monitored < best["loss"]:
             best.update(loss=monitored, epoch=epoch, state=copy.deepcopy(trainer.net.state_dict()))
         if progress is not None and ctx.is_main:
             progress(epoch, config.epochs, row)
         if has_val and config.early_stopping and epoch - best["epoch"] >= config.early_stopping:
-            return history, best, True
-    return history, best, False
+            outcome.stopped_early = True
+            return outcome
+    return outcome
+
+
+def _epoch(trainer: Trainer, evaluator: Evaluator, prepared: Prepared, epoch: int) -> dict:
+    """One epoch of training and its validation loss and accuracy (when there are val cells)."""
+    row = trainer.epoch(epoch)
+    if "val" in prepared.subsets:
+        trainer.net.eval()
+        row["val_loss"], row["val_accuracy"] = evaluator.loss(prepared.subsets["val"], shard=True)
+    return row

@@ -9,7 +9,8 @@ split into train / val / test by whole wells
 * class-balanced sampling, batch augmentation (flips, 90-degree rotations,
   pad-4 random crop, optional intensity jitter) on the training device;
 * Adam with weight decay, a cosine or one-cycle learning-rate schedule;
-* the best epoch by validation loss is kept, with early stopping;
+* the best epoch by validation loss is kept, with early stopping, and a
+  cancel after the first finished epoch returns it too;
 * mixed precision and channels-last memory on CUDA;
 * the same seed gives the same model on the same device.
 
@@ -43,7 +44,7 @@ from .models import build_model, model_task
 from .prepare import Prepared, TrainingError, check_crops, prepare_subsets
 from .preprocess import Preprocess, channel_statistics
 from .sampling import ChunkBatchSampler, CropDataset, DeviceBatches, StreamingBatches
-from .trainer import Evaluator, Trainer, fit, seeded
+from .trainer import Evaluator, FitOutcome, Trainer, fit, seeded
 
 __all__ = ["TrainResult", "TrainingError", "train_model"]
 
@@ -72,9 +73,12 @@ class TrainResult:
         Checkpoint metadata: architecture, channels, preprocessing, classes,
         ``hyperparameters`` (the :class:`TrainConfig` as run, with the choices
         made for this device, the device type and the number of processes),
-        history, split counts, metrics.
+        history, best epoch, ``stopped_early``, ``cancelled``, split counts, metrics.
     checkpoint : pathlib.Path or None
         Where the model was written (``checkpoint_path``), on rank 0.
+    cancelled : bool
+        Whether a cancel ended the run after at least one finished epoch (the
+        model is the best epoch so far; ``meta["cancelled"]`` records it).
     """
 
     model: nn.Module
@@ -82,6 +86,7 @@ class TrainResult:
     metrics: dict
     meta: dict
     checkpoint: Path | None = None
+    cancelled: bool = False
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model and its metadata to ``path`` (see :mod:`napari_hcs.nn.checkpoint`)."""
@@ -140,10 +145,13 @@ def train_model(
     checkpoint_path : path, optional
         Write the trained model there (rank 0 only).
     progress : callable, optional
-        ``progress(epoch, epochs, history_row)`` after each epoch.
+        ``progress(epoch, epochs, history_row)`` after each epoch (the row holds
+        ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``, ``seconds``, ...).
     cancel : callable or threading.Event, optional
-        Checked before each batch; when set, raises :class:`napari_hcs.cancel.Cancelled`
-        (an InterruptedError).
+        Checked before each batch. Set after at least one finished epoch, training
+        stops and the best epoch so far is returned (and written) with
+        ``cancelled=True``; set earlier, :class:`napari_hcs.cancel.Cancelled` (an
+        InterruptedError) is raised and nothing is written.
 
     Returns
     -------
@@ -158,7 +166,7 @@ def train_model(
     ValueError
         NaN or infinite pixels in a crop (naming the crop and its cell).
     InterruptedError
-        When cancelled.
+        When cancelled before the first epoch finished.
 
     Examples
     --------
@@ -275,22 +283,23 @@ def _train(run: _Run, checkpoint_path) -> TrainResult:
                       channels_last=config.channels_last, cancel=run.cancel)
     evaluator = Evaluator(net, trainer.task, reader, preprocess, ctx, batch_size=max(2 * config.batch_size, 256),
                           amp=amp, channels_last=config.channels_last, cancel=run.cancel)
-    history, best, stopped_early = fit(trainer, evaluator, run.prepared, run.progress)
-    net.load_state_dict(best["state"])
+    outcome = fit(trainer, evaluator, run.prepared, run.progress)
+    if outcome.cancelled:
+        evaluator.ignore_cancel()
+    net.load_state_dict(outcome.best["state"])
     net.eval()
     metrics = evaluator.metrics(run.prepared) if ctx.is_main else {}
-    meta = _meta(run, net, preprocess, history=history, best_epoch=best["epoch"], stopped_early=stopped_early,
-                 metrics=metrics)
+    meta = _meta(run, net, preprocess, outcome, metrics=metrics)
     net = net.to(memory_format=torch.contiguous_format)
     written = None
     if checkpoint_path is not None and ctx.is_main:
         written = save_checkpoint(checkpoint_path, net, meta)
     ctx.barrier()
-    return TrainResult(model=net, history=history, metrics=metrics, meta=meta, checkpoint=written)
+    return TrainResult(model=net, history=outcome.history, metrics=metrics, meta=meta, checkpoint=written,
+                       cancelled=outcome.cancelled)
 
 
-def _meta(run: _Run, net: nn.Module, preprocess: Preprocess, *, history: list[dict], best_epoch: int,
-          stopped_early: bool, metrics: dict) -> dict:
+def _meta(run: _Run, net: nn.Module, preprocess: Preprocess, outcome: FitOutcome, *, metrics: dict) -> dict:
     """The checkpoint metadata of a finished run."""
     return {
         "task": "classification" if run.classify else "embedding",
@@ -304,9 +313,10 @@ def _meta(run: _Run, net: nn.Module, preprocess: Preprocess, *, history: list[di
         "label_column": run.label_column,
         "hyperparameters": {**run.config.to_dict(), "world_size": run.ctx.world_size,
                             "device": run.ctx.device.type},
-        "history": history,
-        "best_epoch": best_epoch,
-        "stopped_early": stopped_early,
+        "history": outcome.history,
+        "best_epoch": outcome.best["epoch"],
+        "stopped_early": outcome.stopped_early,
+        "cancelled": outcome.cancelled,
         "split": {"counts": run.prepared.split_counts, "groups": run.prepared.split_groups},
         "metrics": metrics,
     }
