@@ -49,6 +49,7 @@ __all__ = [
     "channel_colormap",
     "contrast_limits",
     "labels_layer_data",
+    "layer_metadata",
     "put_layer_data",
     "layer_scale",
     "plate_layers",
@@ -194,8 +195,12 @@ def site_layer_data(
     return layers
 
 
-def _metadata(plate: Plate, site: Site, role: str, name: str) -> dict:
+def layer_metadata(plate: Plate, site: Site, role: str, name: str) -> dict:
+    """Metadata tying a layer to a site of a plate: replaced or removed when another site is shown."""
     return {META_PLATE: plate, META_SITE: site, META_ROLE: role, META_NAME: name}
+
+
+_metadata = layer_metadata
 
 
 def plate_layers(viewer) -> list:
@@ -252,6 +257,18 @@ def apply_layer_data(viewer, layer_data: list[LayerDataTuple]) -> list:
     return shown
 
 
+#: Options an in-place update applies again (overlay colours change with their data);
+#: image layers keep the user's colormap and contrast.
+_RESTYLED = {"labels": ("colormap",), "points": ("face_color", "size", "symbol")}
+
+
+def _same_colours(colormap, colours) -> bool:
+    current = getattr(colormap, "color_dict", None)
+    if current is None or not isinstance(colours, dict) or current.keys() != colours.keys():
+        return False
+    return all(np.allclose(current[key], colours[key]) for key in colours)
+
+
 def _key(metadata: dict) -> tuple:
     return metadata[META_ROLE], metadata.get(META_NAME)
 
@@ -263,6 +280,9 @@ def _put(viewer, layer_data: LayerDataTuple, layer):
         layer.metadata = dict(kwargs["metadata"])
         if "features" in kwargs:
             layer.features = kwargs["features"]
+        for key in _RESTYLED.get(layer_type, ()):
+            if key in kwargs and not (key == "colormap" and _same_colours(layer.colormap, kwargs[key])):
+                setattr(layer, key, kwargs[key])
         if tuple(layer.scale) != tuple(kwargs["scale"]):  # setting it redraws: only on change
             layer.scale = kwargs["scale"]
         return layer

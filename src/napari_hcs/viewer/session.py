@@ -40,11 +40,12 @@ from ..io import open_plate, read_layout_table, write_layout_table
 from ..plate import Plate, PlateError, Site
 from ..project import Project, default_project_dir
 from ..project import annotations as rules
+from .session_cells import CellSession
 
 __all__ = ["Session"]
 
 
-class Session:
+class Session(CellSession):
     """What the user has open and chosen in one viewer, with change signals.
 
     Signals
@@ -65,6 +66,18 @@ class Session:
         The selected wells changed.
     message(str)
         Something the user should read (a file that could not be saved, ...).
+    cells_changed(DataFrame or None)
+        The project's cell table was (re)read.
+    cell_labels_changed(DataFrame)
+        Cells were given a class or cleared (already saved).
+    models_changed(list)
+        The names of the project's models.
+    model_selected(str or None)
+        The model that predicts and is inspected.
+    predictions_changed(DataFrame or None)
+        The project's predictions (already saved).
+    cell_requested(dict)
+        The user asked to go to a cell (its cell-table row); its site was requested.
     """
 
     plate_changed = Signal(object)
@@ -75,6 +88,12 @@ class Session:
     classes_changed = Signal(list)
     selection_changed = Signal(list)
     message = Signal(str)
+    cells_changed = Signal(object)
+    cell_labels_changed = Signal(object)
+    models_changed = Signal(list)
+    model_selected = Signal(object)
+    predictions_changed = Signal(object)
+    cell_requested = Signal(dict)
 
     def __init__(self) -> None:
         self.plate: Plate | None = None
@@ -85,6 +104,7 @@ class Session:
         self.selected_wells: list[str] = []
         self.current_site: Site | None = None
         self.shown_site: Site | None = None
+        self._init_cells()
 
     # -- plate and project ------------------------------------------------------
     def open(self, path: str | os.PathLike, *, pattern: str | None = None,
@@ -127,7 +147,7 @@ class Session:
             self.current_site = shown_site
             self.mark_shown(shown_site)
         else:
-            self.request_site(plate.site(plate.wells[0], 0))
+            self.request_site(self._saved_site() or plate.site(plate.wells[0], 0))
 
     def set_project_dir(self, folder: str | os.PathLike) -> None:
         """Keep the annotations and classes in another project folder from now on.
@@ -160,6 +180,7 @@ class Session:
         self._save_classes()
         self._save_annotations()
         self.project_changed.emit(project)
+        self._load_cell_state()
 
     # -- sites ------------------------------------------------------------------
     def request_site(self, site: Site) -> None:
@@ -191,6 +212,7 @@ class Session:
     def mark_shown(self, site: Site) -> None:
         """Record that the image layers now hold ``site`` (emits ``site_shown``)."""
         self.shown_site = site
+        self._save_viewer_state(site=[site.well, site.field, site.timepoint])
         self.site_shown.emit(site)
 
     # -- wells ------------------------------------------------------------------
@@ -240,6 +262,7 @@ class Session:
         if self.plate is not None:
             rules.rename_class_in_annotations(self.plate, old, new.strip())
             self._annotations_edited()
+        self._rename_cell_class(old, new.strip())
 
     def remove_class(self, name: str) -> list[str]:
         """Remove a class and clear it from its wells; return those wells."""
@@ -248,6 +271,7 @@ class Session:
             self.selected_class = None
         wells = rules.rename_class_in_annotations(self.plate, name, None) if self.plate else []
         self._annotations_edited()
+        self._rename_cell_class(name, None)
         return wells
 
     def set_class_color(self, name: str, color: str) -> None:

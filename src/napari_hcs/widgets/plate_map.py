@@ -3,8 +3,11 @@
 :class:`PlateMap` draws every well of the layout in one ``paintEvent`` (no
 widget per well): wells without images as empty outlines, wells with images
 filled grey or with the colour of their class, and the current well framed.
-Clicking a well emits :attr:`PlateMap.well_clicked`. Keys are left to the
-parent widget, which decides what they mean.
+After a plate-wide prediction, :meth:`PlateMap.set_well_fractions` shows the
+predicted class fractions instead: a pie per well, or one class's fraction as
+colour intensity (a heat map). Clicking a well emits
+:attr:`PlateMap.well_clicked`. Keys are left to the parent widget, which
+decides what they mean.
 
 The small pure functions here (:func:`wells_between`, :func:`step_well`) are
 the plate-map geometry the widget relies on; they import nothing from Qt.
@@ -20,12 +23,16 @@ from qtpy.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from ..plate import row_label, well_name, well_position
 
-__all__ = ["PlateMap", "step_well", "wells_between"]
+__all__ = ["FRACTION_MODES", "PlateMap", "step_well", "wells_between"]
 
 #: Fill of a well that has images but no class.
 UNLABELLED_FILL = "#7f7f7f"
 #: Frame of the current well.
 CURRENT_FRAME = "#ffffff"
+#: How :meth:`PlateMap.set_well_fractions` draws fractions: a pie per well, or a heat map.
+FRACTION_MODES = ("pie", "heat")
+#: Steps of colour intensity of the heat map (wells of a step are painted together).
+_HEAT_STEPS = 64
 _MIN_CELL = 5.0
 _PADDING = 2.0
 
@@ -116,6 +123,8 @@ class PlateMap(QWidget):
         self._colors: dict[str, QColor] = {}
         self._tooltips: dict[str, str] = {}
         self._current: str | None = None
+        self._fractions: dict[str, list[tuple[str, float]]] | None = None
+        self._fraction_mode = "pie"
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMouseTracking(True)
         policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -131,6 +140,7 @@ class PlateMap(QWidget):
         self._colors = {}
         self._tooltips = {}
         self._current = None
+        self._fractions = None
         self.setMinimumHeight(int(self._rows * _MIN_CELL + self._label_height() + 2 * _PADDING))
         self.updateGeometry()
         self.update()
@@ -139,6 +149,39 @@ class PlateMap(QWidget):
         """Set the fill colour of wells (``{well: "#rrggbb"}``); others are grey."""
         self._colors = {well: QColor(color) for well, color in colors.items()}
         self.update()
+
+    def set_well_fractions(self, fractions: dict[str, list[tuple[str, float]]] | None, *,
+                           mode: str = "pie") -> None:
+        """Show per-well class fractions (after a plate-wide prediction), or None for the class colours.
+
+        Parameters
+        ----------
+        fractions : dict or None
+            ``{well: [(colour, fraction), ...]}``. ``"pie"``: one slice per
+            class, clockwise from 12 o'clock (fractions summing to less than 1
+            leave the rest empty). ``"heat"``: one ``(colour, fraction)`` per
+            well, drawn as the colour at that intensity. Wells with images but
+            without fractions are grey.
+        mode : {"pie", "heat"}
+
+        Raises
+        ------
+        ValueError
+            For another mode, a colour that is not one or, in heat mode, a well
+            with more than one fraction (naming the well).
+        """
+        if mode not in FRACTION_MODES:
+            raise ValueError(f"Unknown fraction display {mode!r}: expected one of {', '.join(FRACTION_MODES)}.")
+        self._fractions = None if fractions is None else {
+            well: _parsed_fractions(well, parts, single=mode == "heat") for well, parts in fractions.items()
+        }
+        self._fraction_mode = mode
+        self.update()
+
+    @property
+    def fraction_mode(self) -> str | None:
+        """``"pie"`` or ``"heat"`` while fractions are shown, None while class colours are."""
+        return None if self._fractions is None else self._fraction_mode
 
     def set_well_tooltips(self, tooltips: dict[str, str]) -> None:
         """Set the text shown when hovering a well."""
@@ -221,6 +264,8 @@ class PlateMap(QWidget):
         self._paint_labels(painter, cell, text_color)
         outline = QColor(text_color)
         outline.setAlpha(110)
+        if self.fraction_mode == "pie":
+            self._paint_pies(painter, cell)
         painter.setPen(QPen(outline, 1.0))
         for fill, shapes in self._wells_by_fill(cell).items():
             painter.setBrush(QColor(fill) if fill else Qt.BrushStyle.NoBrush)
@@ -241,16 +286,46 @@ class PlateMap(QWidget):
         origin = self._origin()
         inset = max(0.5, cell * 0.1)
         groups: dict[str | None, list[QRectF]] = {}
+        fill_of = self._fill_function()
         for row, names in enumerate(self._names):
             for column, well in enumerate(names):
-                if well in self._with_images:
-                    color = self._colors.get(well)
-                    fill = color.name() if color is not None else UNLABELLED_FILL
-                else:
-                    fill = None
+                fill = fill_of(well) if well in self._with_images else None
                 rect = self._cell_rect(row, column, cell, origin)
                 groups.setdefault(fill, []).append(rect.adjusted(inset, inset, -inset, -inset))
         return groups
+
+    def _fill_function(self):
+        """``well -> "#rrggbb" or None`` (None: outline only, e.g. under a pie) for wells with images."""
+        mode, fractions = self.fraction_mode, self._fractions or {}
+        if mode is None:
+            return lambda well: self._colors[well].name() if well in self._colors else UNLABELLED_FILL
+        if mode == "pie":
+            return lambda well: None if well in fractions else UNLABELLED_FILL
+        base = self.palette().color(QPalette.ColorRole.Base)
+        return lambda well: _heat_fill(base, *fractions[well][0]) if fractions.get(well) else UNLABELLED_FILL
+
+    def _paint_pies(self, painter: QPainter, cell: float) -> None:
+        """Paint the pie slices of every well, batched by colour, under the well outlines."""
+        slices: dict[str, list[tuple[QRectF, int, int]]] = {}
+        inset = max(0.5, cell * 0.1)
+        origin, fractions = self._origin(), self._fractions or {}
+        for row, names in enumerate(self._names):
+            for column, well in enumerate(names):
+                parts = fractions.get(well)
+                if not parts or well not in self._with_images:
+                    continue
+                rect = self._cell_rect(row, column, cell, origin).adjusted(inset, inset, -inset, -inset)
+                start = 90 * 16
+                for color, fraction in parts:
+                    span = round(fraction * 360 * 16)
+                    if span > 0:
+                        slices.setdefault(color, []).append((rect, start, -span))
+                    start -= span
+        painter.setPen(Qt.PenStyle.NoPen)
+        for fill, pies in slices.items():
+            painter.setBrush(QColor(fill))
+            for rect, start, span in pies:
+                painter.drawPie(rect, start, span)
 
     def _paint_labels(self, painter: QPainter, cell: float, color: QColor) -> None:
         painter.setPen(color)
@@ -290,6 +365,27 @@ class PlateMap(QWidget):
                 QToolTip.showText(event.globalPos(), text, self)
             return True
         return super().event(event)
+
+
+def _parsed_fractions(well: str, parts, *, single: bool) -> list[tuple[str, float]]:
+    """``[(#rrggbb, fraction in [0, 1]), ...]`` of one well, checked."""
+    parsed = []
+    for color, fraction in parts:
+        qcolor = QColor(str(color))
+        if not qcolor.isValid():
+            raise ValueError(f"Well {well}: {color!r} is not a colour; give '#rrggbb' or a colour name.")
+        value = float(fraction)
+        parsed.append((qcolor.name(), min(max(value, 0.0), 1.0) if math.isfinite(value) else 0.0))
+    if single and len(parsed) > 1:
+        raise ValueError(f"Well {well}: a heat map shows one fraction per well; got {len(parsed)}.")
+    return parsed
+
+
+def _heat_fill(base: QColor, color: str, fraction: float) -> str:
+    """``color`` at intensity ``fraction`` over ``base`` (in :data:`_HEAT_STEPS` steps), as ``#rrggbb``."""
+    weight = round(fraction * _HEAT_STEPS) / _HEAT_STEPS
+    mixed = [round(b + (c - b) * weight) for b, c in zip(base.getRgb()[:3], QColor(color).getRgb()[:3])]
+    return QColor(*mixed).name()
 
 
 def _event_point(event) -> QPointF:

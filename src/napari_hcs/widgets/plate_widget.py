@@ -31,6 +31,7 @@ from ..plate import Plate, PlateError, Site
 from ..project import Project
 from ..project.annotations import well_colors
 from .class_panel import ASSIGN_MODE, VIEW_MODE, ClassPanel
+from .plate_colouring import WellColouring
 from .plate_map import PlateMap, step_well, wells_between
 from .site_display import shared_session, site_display
 
@@ -116,6 +117,8 @@ class PlateWidget(QWidget):
         self.plate_map = PlateMap(self)
         self.plate_map.well_clicked.connect(self.click_well)
         layout.addWidget(self.plate_map)
+        self.well_colouring = WellColouring(self.session, self.plate_map, self)
+        layout.addWidget(self.well_colouring)
         site_row = QHBoxLayout()
         self.well_label = QLabel("Well: -")
         self.site_combo = QComboBox()

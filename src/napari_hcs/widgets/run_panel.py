@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from qtpy.QtCore import Signal
+from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -40,6 +40,29 @@ def _problems(summary: dict) -> str:
     return "\n" + "\n".join(lines[:SHOWN_PROBLEMS]) + more
 
 
+class _Relay(QObject):
+    """Carries a run's progress to the GUI thread; it outlives the panel (the viewer may close)."""
+
+    progress = Signal(int, int)
+
+
+def _relay(slot):
+    """``progress(done, total)`` for the run thread, queued to ``slot`` (a bound method of the panel).
+
+    Emitting on the panel itself from the run thread would crash once the viewer
+    closed and deleted it; the relay has no parent and Qt drops its connection
+    to a deleted panel.
+    """
+    relay = _Relay()
+    relay.progress.connect(slot)
+
+    def progress(done: int, total: int) -> None:
+        relay.progress.emit(done, total)
+
+    progress.relay = relay
+    return progress
+
+
 class RunPanel(QGroupBox):
     """Project folder, wells, workers, Run plate / Run selected wells / Cancel, progress.
 
@@ -55,7 +78,7 @@ class RunPanel(QGroupBox):
     Signals
     -------
     progress_changed(int, int)
-        ``(sites done, sites to do)``, emitted from the run thread.
+        ``(sites done, sites to do)``, in the GUI thread after each site.
     run_finished(dict)
         The run summary, or ``{"error": ...}``.
     status(str)
@@ -75,7 +98,6 @@ class RunPanel(QGroupBox):
         self._worker = None
         self._cancel = threading.Event()
         self._build()
-        self.progress_changed.connect(self._show_progress)
 
     def _build(self) -> None:
         self.project = QLineEdit()
@@ -156,7 +178,7 @@ class RunPanel(QGroupBox):
         worker = create_worker(
             run_plate, plate, Path(project), self._parameters(), crop_size=self._crop_size(), wells=wells,
             workers=self.workers.value(), features=self.measure.isChecked(),
-            pattern=getattr(self.session, "pattern", None), progress=self.progress_changed.emit,
+            pattern=getattr(self.session, "pattern", None), progress=_relay(self._show_progress),
             cancel=self._cancel.is_set,
         )
         worker.returned.connect(self._done)
@@ -176,6 +198,7 @@ class RunPanel(QGroupBox):
     def _show_progress(self, done: int, total: int) -> None:
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(done)
+        self.progress_changed.emit(done, total)
 
     def _done(self, summary: dict) -> None:
         self._ended()
@@ -187,7 +210,19 @@ class RunPanel(QGroupBox):
             f"{summary['skipped_done']} already done, {len(summary['failures'])} failed, "
             f"{len(summary.get('skipped', []))} skipped ({summary['seconds']:.0f} s).{_problems(summary)}"
         )
+        self._show_cells(summary)
         self.run_finished.emit(summary)
+
+    def _show_cells(self, summary: dict) -> None:
+        """Make the run's project the session's and read its new cells."""
+        folder = Path(summary.get("project", self.project.text().strip()))
+        session = self.session
+        if session.plate is None:
+            return
+        if session.project is None or folder.resolve() != session.project.folder.resolve():
+            session.set_project_dir(folder)
+        else:
+            session.reload_cells()
 
     def _failed(self, error: Exception) -> None:
         self._ended()

@@ -1,0 +1,184 @@
+"""What the Train tab shows of training: the CNN options, the live plot, words about a model.
+
+:func:`cnn_form` is a two-column magicgui form of the CNN options filled from
+:class:`~napari_hcs.nn.TrainConfig` defaults; :func:`form_config` reads it back.
+:func:`model_summary` and :func:`trained_words` say what a model record holds.
+:class:`TrainingPlot` is a matplotlib canvas (``FigureCanvasQTAgg``) with two
+axes side by side. :meth:`TrainingPlot.add_epoch` takes the epoch events that
+:func:`napari_hcs.classify.train_classifier` sends (``{"kind": "epoch",
+"epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy", ...}``)
+and redraws; :meth:`TrainingPlot.set_history` shows a saved model's history.
+"""
+
+from __future__ import annotations
+
+import math
+
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from qtpy.QtGui import QPalette
+from qtpy.QtWidgets import QSizePolicy
+
+from ..vocabulary import DEVICE_CHOICES, MODEL_NAMES
+
+__all__ = ["TrainingPlot", "as_number", "cnn_form", "form_config", "form_widgets", "model_summary", "set_form_config",
+           "trained_words"]
+
+#: Height of the plot in pixels: small enough to leave the dock room for the rest.
+PLOT_HEIGHT = 150
+SERIES = (("loss per epoch", "train_loss", "val_loss"), ("accuracy per epoch", "train_accuracy", "val_accuracy"))
+TRAIN_COLOR, VAL_COLOR = "#0072b2", "#e69f00"
+
+
+def cnn_form() -> Container:
+    """The CNN options as a two-column magicgui form filled from :class:`TrainConfig` defaults."""
+    from ..nn import TrainConfig  # torch is imported when the form is first made, not with the module
+
+    defaults = TrainConfig()
+    lr = FloatSpinBox(name="lr", label="lr", min=1e-6, max=1.0, step=1e-4, value=defaults.lr,
+                      tooltip="Learning rate (Adam).")
+    lr.native.setDecimals(5)
+    input_size = SpinBox(name="input_size", label="input size", min=0, max=512, step=8, value=0,
+                         tooltip="Network input side in pixels; 'crop size' keeps the crops as they are.")
+    input_size.native.setSpecialValueText("crop size")
+    left = Container(widgets=[
+        ComboBox(name="model", label="network", choices=[m for m in MODEL_NAMES if m != "ae"], value=defaults.model),
+        SpinBox(name="depth", label="depth", min=1, max=16, value=defaults.depth),
+        SpinBox(name="width", label="width", min=1, max=16, value=defaults.width),
+        SpinBox(name="epochs", label="epochs", min=1, max=1000, value=defaults.epochs),
+    ], labels=True)
+    right = Container(widgets=[
+        SpinBox(name="batch_size", label="batch", min=1, max=4096, value=defaults.batch_size),
+        lr, input_size,
+        ComboBox(name="device", label="device", choices=list(DEVICE_CHOICES), value=defaults.device),
+    ], labels=True)
+    form = Container(widgets=[left, right], layout="horizontal", labels=False)
+    form.margins = (0, 0, 0, 0)
+    return form
+
+
+def form_widgets(form: Container) -> dict:
+    """The value widgets of a :func:`cnn_form` by option name."""
+    return {widget.name: widget for column in form for widget in column}
+
+
+def form_config(form: Container):
+    """The :class:`~napari_hcs.nn.TrainConfig` a :func:`cnn_form` holds (ValueError naming a bad option)."""
+    from ..nn import TrainConfig
+
+    values = {name: widget.value for name, widget in form_widgets(form).items()}
+    values["input_size"] = values["input_size"] or None
+    return TrainConfig(**values)
+
+
+def set_form_config(form: Container, settings: dict) -> None:
+    """Put a model's saved settings (``TrainConfig.to_dict()``) into the form."""
+    for name, widget in form_widgets(form).items():
+        value = settings.get(name)
+        if name == "input_size":
+            value = value or 0
+        if value is not None:
+            try:
+                widget.value = value
+            except (ValueError, TypeError):
+                continue
+
+
+def model_summary(record) -> str:
+    """One line for the model list: name, kind, validation balanced accuracy."""
+    value = ((record.metrics or {}).get("val") or {}).get("balanced_accuracy")
+    score = f"val bal. acc {value:.2f}" if value is not None else "no validation"
+    return f"{record.name}  ·  {record.kind}  ·  {score}" + (" (cancelled)" if record.cancelled else "")
+
+
+def trained_words(record) -> str:
+    """What a training gave, for the status line: scores, how validation was carved, notes."""
+    val = (record.metrics or {}).get("val") or {}
+    score = (f"validation balanced accuracy {val['balanced_accuracy']:.2f} (accuracy {val['accuracy']:.2f}, "
+             f"{val.get('n', '?')} cells)" if "balanced_accuracy" in val else "no validation cells")
+    words = f"Trained {record.name}: {score}. {record.split}"
+    notes = (record.settings or {}).get("warnings") or []
+    if notes:
+        words += " " + " ".join(str(note) for note in notes)
+    if record.cancelled:
+        words += f" Cancelled after {len(record.history)} epochs: the best epoch so far was kept."
+    return words
+
+
+def as_number(value) -> float:
+    """A plottable float (NaN for a missing value)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+class TrainingPlot(FigureCanvasQTAgg):
+    """Train and validation loss (left) and accuracy (right) per epoch.
+
+    Parameters
+    ----------
+    parent : QWidget, optional
+        The parent widget.
+    """
+
+    def __init__(self, parent=None):
+        figure = Figure(figsize=(4, PLOT_HEIGHT / 100), dpi=100, layout="constrained")
+        super().__init__(figure)
+        self.setParent(parent)
+        self.setFixedHeight(PLOT_HEIGHT)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.axes = figure.subplots(1, 2)
+        self.epochs: list[dict] = []
+        self._draw()
+
+    @property
+    def points(self) -> int:
+        """Number of epochs shown."""
+        return len(self.epochs)
+
+    def clear(self) -> None:
+        """Forget the epochs shown."""
+        self.epochs = []
+        self._draw()
+
+    def add_epoch(self, event: dict) -> None:
+        """Add one epoch (an epoch event or history row) and redraw."""
+        self.epochs.append(dict(event))
+        self._draw()
+
+    def set_history(self, history: list[dict] | None) -> None:
+        """Show a whole training history (a model record's ``history``)."""
+        self.epochs = [dict(row) for row in history or []]
+        self._draw()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Redraw in the colours of the theme the plot is shown in (napari's dark or light)."""
+        super().showEvent(event)
+        self._draw()
+
+    def _draw(self) -> None:
+        background = self.palette().color(QPalette.ColorRole.Window).name()
+        text = self.palette().color(QPalette.ColorRole.WindowText).name()
+        self.figure.set_facecolor(background)
+        x = [int(row.get("epoch", i + 1)) for i, row in enumerate(self.epochs)]
+        for axis, (title, train, val) in zip(self.axes, SERIES):
+            axis.clear()
+            axis.set_facecolor(background)
+            axis.set_title(title, fontsize=8, pad=2, color=text)
+            axis.tick_params(labelsize=7, length=2, pad=1, colors=text)
+            for spine in axis.spines.values():
+                spine.set_color(text)
+            for key, color, name in ((train, TRAIN_COLOR, "train"), (val, VAL_COLOR, "val")):
+                y = [as_number(row.get(key)) for row in self.epochs]
+                axis.plot(x, y, marker="o", markersize=3, linewidth=1.2, color=color, label=name)
+            if title.startswith("accuracy"):
+                axis.set_ylim(-0.02, 1.02)
+            if not self.epochs:
+                axis.set_xticks([])
+        legend = self.axes[0].legend(fontsize=6, loc="best", frameon=False)
+        for label in legend.get_texts():
+            label.set_color(text)
+        self.draw()  # not draw_idle: its queued call would outlive a closed viewer
