@@ -33,6 +33,7 @@ __all__ = [
     "DEVICE_CHOICES",
     "DYE_COLORMAPS",
     "LABELS_ROLE",
+    "OVERLAY_ROLE",
     "LABEL_NAMES",
     "META_NAME",
     "META_PLATE",
@@ -57,12 +58,15 @@ __all__ = [
 META_PLATE = "napari_hcs_plate"
 #: Metadata key of the :class:`~napari_hcs.plate.Site` a layer shows.
 META_SITE = "napari_hcs_site"
-#: Metadata key of a layer's role: :data:`CHANNEL_ROLE` or :data:`LABELS_ROLE`.
+#: Metadata key of a layer's role: :data:`CHANNEL_ROLE`, :data:`LABELS_ROLE` or :data:`OVERLAY_ROLE`.
 META_ROLE = "napari_hcs_role"
 #: Metadata key of the channel or label name (napari may suffix the layer name).
 META_NAME = "napari_hcs_name"
 CHANNEL_ROLE = "channel"
 LABELS_ROLE = "labels"
+#: Layers drawn over a site from the cell table (predicted classes, labelled cells): kept
+#: from site to site and redrawn in place, since adding and removing napari layers is slow.
+OVERLAY_ROLE = "overlay"
 
 # -- cell table columns -------------------------------------------------------------
 #: Column tying a cell-table row to its crop in the crop store.

@@ -29,7 +29,7 @@ from napari_hcs.viewer.overlays import (
     labelled_cells_data,
     overlay_classes,
 )
-from napari_hcs.vocabulary import LABELS_ROLE, META_NAME, META_PLATE, META_ROLE, META_SITE
+from napari_hcs.vocabulary import META_NAME, META_PLATE, META_ROLE, META_SITE, OVERLAY_ROLE
 
 from plates import make_plate
 
@@ -110,7 +110,7 @@ def test_overlay_colours_every_cell_by_class_and_is_tied_to_the_site():
     assert kwargs["opacity"] == 0.6 and kwargs["blending"] == "translucent"
     meta = kwargs["metadata"]
     assert meta[META_PLATE] is plate and meta[META_SITE] == site
-    assert (meta[META_ROLE], meta[META_NAME]) == (LABELS_ROLE, OVERLAY_NAME)
+    assert (meta[META_ROLE], meta[META_NAME]) == (OVERLAY_ROLE, OVERLAY_NAME)
     # Each cell's pixels hold its class value; background and unpredicted cells are 0.
     expected = {0: 0, 1: _value(0), 2: _value(1), 3: _value(1), 4: 0, 5: _value(2), 6: _value(0)}
     for label, value in expected.items():

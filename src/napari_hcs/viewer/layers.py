@@ -36,6 +36,7 @@ from ..vocabulary import (
     META_PLATE,
     META_ROLE,
     META_SITE,
+    OVERLAY_ROLE,
 )
 
 __all__ = [
@@ -236,7 +237,9 @@ def apply_layer_data(viewer, layer_data: list[LayerDataTuple]) -> list:
     scale in place; its colormap and contrast limits (perhaps set by the user)
     are kept, so that sites are compared at the same contrast. Missing layers are
     added; plate layers of the previous site that the new site lacks (stored
-    labels, segmentation previews) are removed.
+    labels, segmentation previews) are removed. Overlay layers
+    (:data:`~napari_hcs.vocabulary.OVERLAY_ROLE`) stay: whoever draws them redraws
+    them for the new site.
 
     Parameters
     ----------
@@ -253,7 +256,8 @@ def apply_layer_data(viewer, layer_data: list[LayerDataTuple]) -> list:
     existing = {_key(layer.metadata): layer for layer in plate_layers(viewer)}
     shown = [_put(viewer, item, existing.pop(_key(item[1]["metadata"]), None)) for item in layer_data]
     for stale in existing.values():
-        viewer.layers.remove(stale)
+        if stale.metadata.get(META_ROLE) != OVERLAY_ROLE:  # overlays are redrawn for the new site
+            viewer.layers.remove(stale)
     return shown
 
 

@@ -38,7 +38,7 @@ from matplotlib.colors import to_rgba
 
 from ..plate import Plate, Site
 from ..project import annotations as rules
-from ..vocabulary import CROP_INDEX, LABELS_ROLE, PROBABILITY_PREFIX
+from ..vocabulary import CROP_INDEX, OVERLAY_ROLE, PROBABILITY_PREFIX
 from .layers import layer_metadata, layer_scale
 
 __all__ = [
@@ -346,7 +346,7 @@ def class_overlay_data(plate: Plate, site: Site, cell_labels: np.ndarray, site_c
     kwargs = {
         "name": OVERLAY_NAME, "colormap": overlay_colormap(shown), "opacity": 0.6,
         "blending": "translucent", "scale": layer_scale(plate), "features": _overlay_features(shown),
-        "metadata": layer_metadata(plate, site, LABELS_ROLE, OVERLAY_NAME),
+        "metadata": layer_metadata(plate, site, OVERLAY_ROLE, OVERLAY_NAME),
     }
     return values, kwargs, "labels"
 
@@ -405,7 +405,7 @@ def centroid_points_data(plate: Plate, site: Site, site_cells: pd.DataFrame,
     kwargs = {
         "name": CENTROIDS_NAME, "size": POINT_SIZE, "face_color": _class_colours(names, classes),
         "border_width": 0, "features": rows[columns], "scale": layer_scale(plate), "visible": True,
-        "metadata": layer_metadata(plate, site, LABELS_ROLE, CENTROIDS_NAME),
+        "metadata": layer_metadata(plate, site, OVERLAY_ROLE, CENTROIDS_NAME),
     }
     return _centroids(rows) if len(rows) else np.zeros((0, 2)), kwargs, "points"
 
@@ -448,7 +448,7 @@ def labelled_cells_data(plate: Plate, site: Site, site_cells: pd.DataFrame, cell
         "name": LABELLED_NAME, "size": RING_SIZE, "symbol": "ring",
         "face_color": _class_colours(rows["class"], classes), "border_width": 0,
         "features": rows[[CROP_INDEX, "label", "class"]], "scale": layer_scale(plate), "visible": True,
-        "metadata": layer_metadata(plate, site, LABELS_ROLE, LABELLED_NAME),
+        "metadata": layer_metadata(plate, site, OVERLAY_ROLE, LABELLED_NAME),
     }
     return _centroids(rows), kwargs, "points"
 

@@ -30,7 +30,7 @@ from ..viewer.overlays import (
     labelled_cells_data,
 )
 from ..viewer.session import Session
-from ..vocabulary import CROP_INDEX, LABELS_ROLE, META_NAME, META_ROLE, META_SITE
+from ..vocabulary import CROP_INDEX, LABELS_ROLE, META_NAME, META_ROLE, META_SITE, OVERLAY_ROLE
 from .site_display import shared_session
 
 __all__ = ["CellOverlay", "OverlayOptions", "cell_overlay", "site_cells"]
@@ -158,15 +158,24 @@ class CellOverlay(QObject):
         self._put(labelled_cells_data(self.session.plate, site, cells, mine, self.session.classes))
 
     def _put(self, layer_data) -> None:
-        selected = list(self.viewer.layers.selection)
+        selection = self.viewer.layers.selection
+        selected = set(selection)
         put_layer_data(self.viewer, layer_data)
         # Adding a layer selects it; keep the user's selection (and the image's key bindings).
-        self.viewer.layers.selection.clear()
-        self.viewer.layers.selection.update(layer for layer in selected if layer in self.viewer.layers)
+        if set(selection) != selected:
+            selection.clear()
+            selection.update(layer for layer in selected if layer in self.viewer.layers)
 
     def _remove(self, *names: str) -> None:
+        """Empty the overlay layers of these names (kept: adding napari layers again is slow)."""
+        site = self.session.shown_site
         for layer in plate_layers(self.viewer):
-            if layer.metadata.get(META_NAME) in names:
+            if layer.metadata.get(META_NAME) not in names:
+                continue
+            if layer.metadata.get(META_ROLE) == OVERLAY_ROLE and site is not None:
+                _empty(layer)
+                layer.metadata = {**layer.metadata, META_SITE: site}
+            else:
                 self.viewer.layers.remove(layer)
 
     # -- going to a cell ------------------------------------------------------------
@@ -185,8 +194,27 @@ class CellOverlay(QObject):
         centre = (float(row["centroid_y"]) * scale[0], float(row["centroid_x"]) * scale[1])
         self.viewer.scene.camera.center = centre
         self.viewer.scene.camera.zoom = JUMP_ZOOM / scale[0]
-        self._put(_highlight_data(self.session, site, row))
+        self._highlight(site, row)
         self.jumped.emit(row)
+
+    def _highlight(self, site: Site, row: dict) -> None:
+        layer_data = _highlight_data(self.session, site, row)
+        existing = next((layer for layer in plate_layers(self.viewer)
+                         if layer.metadata.get(META_NAME) == HIGHLIGHT_NAME), None)
+        if existing is None:
+            self._put(layer_data)
+            return
+        existing.metadata = layer_data[1]["metadata"]
+        existing.data = layer_data[0]  # in place: restyling a points layer costs a redraw each
+
+
+def _empty(layer) -> None:
+    """Show nothing in an overlay layer (labels: all background; points: none)."""
+    if type(layer).__name__ == "Points":
+        if len(layer.data):
+            layer.data = np.empty((0, 2))
+    elif np.any(layer.data):
+        layer.data = np.zeros(np.shape(layer.data), dtype=np.uint8)
 
 
 def _warm_up_label_colours() -> None:
@@ -212,6 +240,6 @@ def _highlight_data(session: Session, site: Site, row: dict):
     """A ring around the cell gone to (a points layer tied to its site)."""
     kwargs = {
         "name": HIGHLIGHT_NAME, "size": 24, "symbol": "ring", "face_color": "yellow", "border_width": 0,
-        "scale": layer_scale(session.plate), "metadata": layer_metadata(session.plate, site, LABELS_ROLE, HIGHLIGHT_NAME),
+        "scale": layer_scale(session.plate), "metadata": layer_metadata(session.plate, site, OVERLAY_ROLE, HIGHLIGHT_NAME),
     }
     return (np.array([[row["centroid_y"], row["centroid_x"]]]), kwargs, "points")

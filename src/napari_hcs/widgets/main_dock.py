@@ -56,6 +56,7 @@ class MainDock(QWidget):
 
     def __init__(self, napari_viewer):
         super().__init__()
+        self._watched_window = None
         self.viewer = napari_viewer
         self.session = shared_session(napari_viewer)
         self.overlay = cell_overlay(napari_viewer)
@@ -74,7 +75,6 @@ class MainDock(QWidget):
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.overlay_panel)
         self.setMinimumWidth(DOCK_WIDTH)
-        self._watched_window = None
 
     def stop_work(self) -> None:
         """Cancel whatever runs: training (the best epoch so far is kept), prediction, segmentation."""
@@ -92,7 +92,9 @@ class MainDock(QWidget):
         super().showEvent(event)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt API)
-        if watched is self._watched_window and event.type() == QEvent.Type.Close:
+        if event.type() == QEvent.Type.Close and watched is getattr(self, "_watched_window", None):
+            watched.removeEventFilter(self)
+            self._watched_window = None
             self.stop_work()
         return False
 

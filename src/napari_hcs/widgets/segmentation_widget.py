@@ -161,8 +161,14 @@ class SegmentationWidget(QWidget):
     def _on_site_shown(self, site: Site) -> None:
         with self.form.site.changed.blocked():
             self.form.site.value = site
-        if self.form.live_preview.value:
+        # A site the project has segmented shows its stored labels (those its cells come
+        # from); only changed parameters or "Preview site" segment it again.
+        if self.form.live_preview.value and not self._segmented(site):
             self._debounce.start()
+
+    def _segmented(self, site: Site) -> bool:
+        project = self.session.project
+        return project is not None and bool(project.label_store().names(site))
 
     def _on_site_chosen(self, site: Site | None) -> None:
         if site is not None and site != self.session.shown_site:

@@ -10,17 +10,20 @@ Open) arrives as layers that carry it; the display hands it to the session.
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 
 from qtpy.QtCore import QObject, QTimer
 
 from ..plate import Plate, Site
 from ..viewer.layers import apply_layer_data, plate_layers, site_layer_data
 from ..viewer.session import Session
-from ..vocabulary import META_PLATE, META_SITE
+from ..vocabulary import CHANNEL_ROLE, META_PLATE, META_ROLE, META_SITE
 
 __all__ = ["SiteDisplay", "shared_session", "site_display"]
 
 _DISPLAYS: dict[int, "SiteDisplay"] = {}
+#: Memory the layer data of recently shown sites may take.
+CACHE_BYTES = 256 * 1024**2
 
 
 def shared_session(viewer) -> Session:
@@ -44,12 +47,19 @@ def _read_site(plate: Plate, site: Site, label_store) -> list:
     return site_layer_data(plate, site, project_labels=stored)
 
 
+def _layer_bytes(layer_data: list) -> int:
+    return sum(int(getattr(data, "nbytes", 0)) for data, _, _ in layer_data)
+
+
 class SiteDisplay(QObject):
     """Loads the sites a session asks for into a viewer's layers, one at a time.
 
     While a site loads, newer requests replace older ones: when the read ends,
     the newest requested site is loaded next, and a read that is no longer
     wanted is dropped. A failed site is retried only when asked for again.
+    The sites read last are kept in memory (up to :data:`CACHE_BYTES`), so going
+    back to one (from the plate map or a gallery of cells) needs no read; the
+    cache is emptied when the plate, the project or its cells change.
     """
 
     def __init__(self, viewer, session: Session):
@@ -61,6 +71,9 @@ class SiteDisplay(QObject):
         self._loading: Site | None = None
         self._failed: Site | None = None
         self._adopting: Plate | None = None
+        self._cache: OrderedDict[Site, list] = OrderedDict()
+        for signal in (session.plate_changed, session.project_changed, session.cells_changed):
+            signal.connect(self._forget)
         session.site_requested.connect(self._on_site_requested)
         session.plate_changed.connect(self._on_plate_changed)
         viewer.layers.events.inserted.connect(self._on_layer_inserted)
@@ -89,14 +102,28 @@ class SiteDisplay(QObject):
             self._start(site)
 
     def _shown_in_layers(self, site: Site) -> bool:
-        layers = plate_layers(self.viewer)
+        layers = [layer for layer in plate_layers(self.viewer) if layer.metadata.get(META_ROLE) == CHANNEL_ROLE]
         return bool(layers) and all(
             layer.metadata.get(META_SITE) == site and layer.metadata.get(META_PLATE) is self.session.plate
             for layer in layers
         )
 
+    def _forget(self, *_) -> None:
+        self._cache.clear()
+
+    def _remember(self, site: Site, layer_data: list) -> None:
+        self._cache[site] = layer_data
+        self._cache.move_to_end(site)
+        while len(self._cache) > 1 and sum(_layer_bytes(d) for d in self._cache.values()) > CACHE_BYTES:
+            self._cache.popitem(last=False)
+
     def _start(self, site: Site) -> None:
         from napari.qt.threading import create_worker
+
+        if site in self._cache:
+            self._cache.move_to_end(site)
+            self._show(site, self._cache[site])
+            return
 
         self._loading = site
         project = self.session.project
@@ -112,8 +139,13 @@ class SiteDisplay(QObject):
     def _on_loaded(self, layer_data: list) -> None:
         metadata = layer_data[0][1]["metadata"] if layer_data else {}
         site = metadata.get(META_SITE)
-        if metadata.get(META_PLATE) is not self.session.plate or site != self._wanted:
+        if metadata.get(META_PLATE) is not self.session.plate:
             return
+        self._remember(site, layer_data)
+        if site == self._wanted:
+            self._show(site, layer_data)
+
+    def _show(self, site: Site, layer_data: list) -> None:
         apply_layer_data(self.viewer, layer_data)
         self.session.message.emit("")
         self.session.mark_shown(site)

@@ -3,8 +3,8 @@
 :func:`cnn_form` is a two-column magicgui form of the CNN options filled from
 :class:`~napari_hcs.nn.TrainConfig` defaults; :func:`form_config` reads it back.
 :func:`model_summary` and :func:`trained_words` say what a model record holds.
-:class:`TrainingPlot` is a matplotlib canvas (``FigureCanvasQTAgg``) with two
-axes side by side. :meth:`TrainingPlot.add_epoch` takes the epoch events that
+:class:`TrainingPlot` shows two matplotlib axes side by side, drawn with Agg in a
+worker thread (:func:`render_history`). :meth:`TrainingPlot.add_epoch` takes the epoch events that
 :func:`napari_hcs.classify.train_classifier` sends (``{"kind": "epoch",
 "epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy", ...}``)
 and redraws; :meth:`TrainingPlot.set_history` shows a saved model's history.
@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, SpinBox
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from qtpy.QtGui import QPalette
-from qtpy.QtWidgets import QSizePolicy
+from matplotlib.ticker import MaxNLocator
+from qtpy.QtCore import Signal
+from qtpy.QtGui import QImage, QPalette, QPixmap
+from qtpy.QtWidgets import QLabel, QSizePolicy
 
 from ..vocabulary import DEVICE_CHOICES, MODEL_NAMES
 
@@ -115,8 +118,50 @@ def as_number(value) -> float:
     return value if math.isfinite(value) else math.nan
 
 
-class TrainingPlot(FigureCanvasQTAgg):
+def render_history(epochs: list[dict], *, width: int, height: int, background: str, text: str) -> np.ndarray:
+    """Draw train and validation loss and accuracy per epoch into an RGBA image (Agg, any thread).
+
+    Examples
+    --------
+    >>> image = render_history([{"epoch": 1, "train_loss": 0.7, "val_loss": 0.6, "train_accuracy": 0.5,
+    ...                          "val_accuracy": 0.6}], width=400, height=150, background="#262930", text="#ffffff")
+    >>> image.shape, image.dtype.name
+    ((150, 400, 4), 'uint8')
+    """
+    figure = Figure(figsize=(width / 100, height / 100), dpi=100, facecolor=background)
+    FigureCanvasAgg(figure)
+    figure.subplots_adjust(left=0.09, right=0.98, top=0.86, bottom=0.16, wspace=0.28)
+    x = [int(row.get("epoch", i + 1)) for i, row in enumerate(epochs)]
+    for axis, (title, train, val) in zip(figure.subplots(1, 2), SERIES):
+        axis.set_facecolor(background)
+        axis.set_title(title, fontsize=8, pad=2, color=text)
+        axis.tick_params(labelsize=7, length=2, pad=1, colors=text)
+        for spine in axis.spines.values():
+            spine.set_color(text)
+        for key, color, name in ((train, TRAIN_COLOR, "train"), (val, VAL_COLOR, "val")):
+            axis.plot(x, [as_number(row.get(key)) for row in epochs], marker="o", markersize=3, linewidth=1.2,
+                      color=color, label=name)
+        if title.startswith("accuracy"):
+            axis.set_ylim(-0.02, 1.02)
+        else:
+            legend = axis.legend(fontsize=6, loc="upper right", frameon=False)
+            for label in legend.get_texts():
+                label.set_color(text)
+        if x:
+            axis.set_xlim(min(x) - 0.5, max(x) + 0.5)
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+        else:
+            axis.set_xticks([])
+    figure.canvas.draw()
+    return np.asarray(figure.canvas.buffer_rgba()).copy()
+
+
+class TrainingPlot(QLabel):
     """Train and validation loss (left) and accuracy (right) per epoch.
+
+    The plot is drawn in a worker thread (:func:`render_history`) and only shown
+    here: drawing it in the event loop would stall the viewer for 100-400 ms per
+    epoch while training holds the CPU.
 
     Parameters
     ----------
@@ -124,14 +169,17 @@ class TrainingPlot(FigureCanvasQTAgg):
         The parent widget.
     """
 
+    #: Emitted when a drawing of the plot is shown (tests and scripts wait for it).
+    drawn = Signal()
+
     def __init__(self, parent=None):
-        figure = Figure(figsize=(4, PLOT_HEIGHT / 100), dpi=100, layout="constrained")
-        super().__init__(figure)
-        self.setParent(parent)
+        super().__init__(parent)
         self.setFixedHeight(PLOT_HEIGHT)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.axes = figure.subplots(1, 2)
+        self.setMinimumWidth(200)
         self.epochs: list[dict] = []
+        self._worker = None
+        self._stale = False
         self._draw()
 
     @property
@@ -155,30 +203,33 @@ class TrainingPlot(FigureCanvasQTAgg):
         self._draw()
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        """Redraw in the colours of the theme the plot is shown in (napari's dark or light)."""
+        """Redraw at the width and in the theme colours the plot is shown with."""
         super().showEvent(event)
         self._draw()
 
     def _draw(self) -> None:
-        background = self.palette().color(QPalette.ColorRole.Window).name()
-        text = self.palette().color(QPalette.ColorRole.WindowText).name()
-        self.figure.set_facecolor(background)
-        x = [int(row.get("epoch", i + 1)) for i, row in enumerate(self.epochs)]
-        for axis, (title, train, val) in zip(self.axes, SERIES):
-            axis.clear()
-            axis.set_facecolor(background)
-            axis.set_title(title, fontsize=8, pad=2, color=text)
-            axis.tick_params(labelsize=7, length=2, pad=1, colors=text)
-            for spine in axis.spines.values():
-                spine.set_color(text)
-            for key, color, name in ((train, TRAIN_COLOR, "train"), (val, VAL_COLOR, "val")):
-                y = [as_number(row.get(key)) for row in self.epochs]
-                axis.plot(x, y, marker="o", markersize=3, linewidth=1.2, color=color, label=name)
-            if title.startswith("accuracy"):
-                axis.set_ylim(-0.02, 1.02)
-            if not self.epochs:
-                axis.set_xticks([])
-        legend = self.axes[0].legend(fontsize=6, loc="best", frameon=False)
-        for label in legend.get_texts():
-            label.set_color(text)
-        self.draw()  # not draw_idle: its queued call would outlive a closed viewer
+        from napari.qt.threading import create_worker
+
+        if self._worker is not None:  # one drawing at a time; the newest epochs are drawn next
+            self._stale = True
+            return
+        self._stale = False
+        width = max(self.width(), 200)
+        colours = {"background": self.palette().color(QPalette.ColorRole.Window).name(),
+                   "text": self.palette().color(QPalette.ColorRole.WindowText).name()}
+        worker = create_worker(render_history, list(self.epochs), width=width, height=PLOT_HEIGHT, **colours)
+        worker.returned.connect(self._show)
+        worker.finished.connect(self._finished)
+        self._worker = worker
+        worker.start()
+
+    def _show(self, image: np.ndarray) -> None:
+        height, width = image.shape[:2]
+        picture = QImage(image.data, width, height, 4 * width, QImage.Format.Format_RGBA8888)
+        self.setPixmap(QPixmap.fromImage(picture.copy()))
+        self.drawn.emit()
+
+    def _finished(self) -> None:
+        self._worker = None
+        if self._stale:
+            self._draw()
