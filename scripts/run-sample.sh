@@ -42,6 +42,6 @@ napari-hcs predict --project "$out/project" --model "$out/project/models/wrn.pt"
 echo "== 6. The CNN beside the classical baselines on the same split"
 napari-hcs baseline --project "$out/project" --label-column Treatment --split-column split
 echo "== 7. A picture of the result"
-napari-hcs figure --project "$out/project" --model wrn --out "$out/predictions.png"
+napari-hcs figure --project "$out/project" --model wrn --site B04/0/3 --out "$out/predictions.png"
 echo "Open it in napari: .venv/bin/napari-hcs view $out/plate.zarr --project $out/project --model wrn"
 echo "Done: results in $out/"

@@ -73,7 +73,7 @@ OPACITY_LEVELS = 8
 MIN_ALPHA = 0.15
 #: Size of a centroid point and of a labelled cell's ring, in pixels.
 POINT_SIZE = 6.0
-RING_SIZE = 14.0
+RING_SIZE = 22.0
 
 _TRANSPARENT = (0.0, 0.0, 0.0, 0.0)
 _PREDICTED = "pred_class"

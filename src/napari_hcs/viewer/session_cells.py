@@ -46,6 +46,7 @@ class CellSession:
         self.cells = self._read_cells()
         self.cell_labels = self._read_cell_labels()
         self.predictions = self._read_predictions()
+        self._adopt_predicted_classes()
         saved = self.project.read_meta().get(VIEWER_STATE_KEY, {}) if self.project else {}
         names = self.models.names() if self.models is not None else []
         self.current_model = saved.get("model") if saved.get("model") in names else None
@@ -202,7 +203,17 @@ class CellSession:
     def set_predictions(self, predictions: pd.DataFrame | None) -> None:
         """Hold the project's predictions (already saved by whoever made them); emit the change."""
         self.predictions = predictions
+        self._adopt_predicted_classes()
         self.predictions_changed.emit(predictions)
+
+    def _adopt_predicted_classes(self) -> None:
+        """Add predicted classes missing from the class list, so each keeps one colour everywhere."""
+        if self.predictions is None or "pred_class" not in self.predictions.columns:
+            return
+        known = {c["name"] for c in self.classes}
+        missing = sorted({str(n) for n in self.predictions["pred_class"].dropna().unique()} - known - {""})
+        for name in missing:
+            self.add_class(name)
 
     # -- what the viewer showed ------------------------------------------------------
     def _save_viewer_state(self, **values) -> None:
