@@ -178,3 +178,25 @@ def test_damaged_and_foreign_files_are_named(tmp_path):
         catalog.record("other")
     catalog.remove("junk")
     assert not (tmp_path / "junk.pt").exists()
+
+
+def test_a_model_of_another_project_is_imported_without_its_evaluation(trained, tmp_path):
+    source = ModelCatalog(tmp_path / "other" / "models")
+    source.save_forest("quick", _forest(), _record())
+    source.save_evaluation("quick", pd.DataFrame({"crop_index": [3], "split": "val", "true_class": ["big"],
+                                                  "pred_class": ["big"]}))
+    here = ModelCatalog(tmp_path / "here" / "models")
+    assert here.import_model(source.folder / "quick.forest.joblib") == "quick"
+    assert here.names() == ["quick"] and here.evaluation("quick") is None  # its cells are the other project's
+    assert here.load("quick")[1].classes == ["big", "small"]
+    with pytest.raises(ValueError, match="A model named 'quick' exists"):
+        here.import_model(source.folder / "quick.json")
+    assert here.import_model(source.folder / "quick.json", name="copy") == "copy"
+    assert here.record("copy").path.name == "copy.forest.joblib" and here.load("copy")[1].name == "copy"
+    cnn = ModelCatalog(trained.folder / "models")
+    assert here.import_model(cnn.folder / "tiny.pt") == "tiny"
+    here.check_fits("tiny", channels=["mCherry", "DAPI", "Alexa488"], crop_size=32)
+    with pytest.raises(ModelMismatchError, match="DAPI, GFP"):
+        here.check_fits("tiny", channels=["DAPI", "GFP"], crop_size=32)
+    with pytest.raises(FileNotFoundError, match="is not a model file"):
+        here.import_model(tmp_path / "nothing.pt")

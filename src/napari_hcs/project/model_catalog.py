@@ -37,6 +37,7 @@ import json
 import math
 import os
 import re
+import shutil
 import threading
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -479,6 +480,44 @@ class ModelCatalog:
                 (self.folder / f"{confusion}{s}").exists() for s in (CHECKPOINT_SUFFIX, FOREST_SUFFIX)):
             suffixes += ["_confusion.json", "_confusion.png"]
         return [p for p in (self.folder / f"{name}{s}" for s in suffixes) if p.is_file()]
+
+    def import_model(self, source: str | os.PathLike, *, name: str | None = None,
+                     overwrite: bool = False) -> str:
+        """Copy a model of another project (its ``.pt``, ``.forest.joblib`` or ``.json`` file) in.
+
+        The model keeps its record and weights; its evaluation cells belong to the
+        other project and are left behind. Returns the name it has here (default:
+        its name there).
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``source`` is not a model file.
+        ValueError
+            If a model of that name exists here (unless ``overwrite``).
+        """
+        source = Path(source)
+        origin = ModelCatalog(source.parent)
+        stem = next((source.name[: -len(s)] for s in (FOREST_SUFFIX, CHECKPOINT_SUFFIX, RECORD_SUFFIX)
+                     if source.name.endswith(s)), None)
+        if stem is None or not source.is_file() or stem not in origin.names():
+            raise FileNotFoundError(f"{source} is not a model file: expected <name>{CHECKPOINT_SUFFIX} or "
+                                    f"<name>{FOREST_SUFFIX} from a project's models folder.")
+        name = check_model_name(name or stem)
+        if self.files(name) and not overwrite:
+            raise ValueError(f"A model named {name!r} exists in {self.folder}; give another name.")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for path in origin.files(stem):
+            if path.name.endswith(EVALUATION_SUFFIX) or "_confusion" in path.name:
+                continue
+            target = self.folder / (name + path.name[len(stem):])
+            with atomic_path(target) as temporary:
+                shutil.copyfile(path, temporary)
+        record = self._file(name, RECORD_SUFFIX)
+        if record.is_file() and name != stem:
+            copied = self._read_record(record)
+            self._write_record(replace(copied, name=name, path=self.folder / (name + Path(copied.path).name[len(stem):])))
+        return name
 
     def remove(self, name: str) -> None:
         """Delete every file of a model (FileNotFoundError when there is no such model)."""

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
 
 from ..segmentation import SegmentationParams
 from ..viewer.session import Session
+from .workers import relay_to
 
 __all__ = ["RunPanel"]
 
@@ -38,29 +39,6 @@ def _problems(summary: dict) -> str:
         return ""
     more = f"\n… and {len(lines) - SHOWN_PROBLEMS} more" if len(lines) > SHOWN_PROBLEMS else ""
     return "\n" + "\n".join(lines[:SHOWN_PROBLEMS]) + more
-
-
-class _Relay(QObject):
-    """Carries a run's progress to the GUI thread; it outlives the panel (the viewer may close)."""
-
-    progress = Signal(int, int)
-
-
-def _relay(slot):
-    """``progress(done, total)`` for the run thread, queued to ``slot`` (a bound method of the panel).
-
-    Emitting on the panel itself from the run thread would crash once the viewer
-    closed and deleted it; the relay has no parent and Qt drops its connection
-    to a deleted panel.
-    """
-    relay = _Relay()
-    relay.progress.connect(slot)
-
-    def progress(done: int, total: int) -> None:
-        relay.progress.emit(done, total)
-
-    progress.relay = relay
-    return progress
 
 
 class RunPanel(QGroupBox):
@@ -178,7 +156,7 @@ class RunPanel(QGroupBox):
         worker = create_worker(
             run_plate, plate, Path(project), self._parameters(), crop_size=self._crop_size(), wells=wells,
             workers=self.workers.value(), features=self.measure.isChecked(),
-            pattern=getattr(self.session, "pattern", None), progress=_relay(self._show_progress),
+            pattern=getattr(self.session, "pattern", None), progress=relay_to(self._on_progress_args),
             cancel=self._cancel.is_set,
         )
         worker.returned.connect(self._done)
@@ -194,6 +172,9 @@ class RunPanel(QGroupBox):
         self._cancel.set()
         if self._worker is not None:
             self.status.emit("Cancelling after the current site…")
+
+    def _on_progress_args(self, args: tuple) -> None:
+        self._show_progress(*args)
 
     def _show_progress(self, done: int, total: int) -> None:
         self.progress.setMaximum(max(total, 1))

@@ -16,10 +16,11 @@ import re
 import threading
 
 from magicgui.widgets import Container, SpinBox
-from qtpy.QtCore import QObject, Qt, Signal
+from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
+    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -35,56 +36,16 @@ from qtpy.QtWidgets import (
 
 from ..cancel import Cancelled
 from ..vocabulary import CLASSIFIER_KINDS
+from .workers import describe_error, relay_to, worker_call
 from .training_plot import (TrainingPlot, as_number, cnn_form, form_config, form_widgets, model_summary,
                             set_form_config, trained_words)
 
-__all__ = ["PREDICT_SCOPES", "TrainPanel", "describe_error"]
+__all__ = ["PREDICT_SCOPES", "TrainPanel"]
 
 KIND_LABELS = {"forest": "Random forest (features)", "cnn": "CNN (crops)"}
 #: Where a prediction runs: key, words for the user.
 PREDICT_SCOPES = {"site": "current site", "wells": "selected wells", "plate": "whole plate"}
 MODEL_ROLE = Qt.ItemDataRole.UserRole
-
-
-def _worker_call(function, *args, **kwargs):
-    """Run ``function``; return ``(result, None)`` or ``(None, error)`` for the errors users cause."""
-    try:
-        return function(*args, **kwargs), None
-    except (Cancelled, ValueError, OSError, KeyError) as error:
-        return None, error
-
-
-class _Relay(QObject):
-    """Carries a worker's progress to the GUI thread; it outlives the panel (the viewer may close)."""
-
-    event = Signal(object)
-
-
-def _emitter(slot):
-    """A callable for the worker thread that queues ``slot(args)`` in the GUI thread.
-
-    The relay has no parent, so a worker that is still running when its panel is
-    deleted (the viewer was closed) emits into an object that exists; Qt drops the
-    connection to the deleted panel instead of crashing.
-    """
-    relay = _Relay()
-    relay.event.connect(slot)  # a bound method of the panel: disconnected when the panel is deleted
-
-    def emit(*args):
-        relay.event.emit(args)
-
-    emit.relay = relay
-    return emit
-
-
-def describe_error(error: BaseException, folder=None) -> str:
-    """Words for a problem of training or prediction (never a traceback)."""
-    if isinstance(error, Cancelled):
-        return str(error) or "Cancelled."
-    if isinstance(error, OSError):
-        where = f" in {folder}" if folder is not None else ""
-        return f"Could not write{where}: {error.strerror or error}. Is the project folder read-only? Nothing was lost."
-    return str(error)
 
 
 class TrainPanel(QWidget):
@@ -175,10 +136,36 @@ class TrainPanel(QWidget):
         self.model_list.itemClicked.connect(lambda item: self.select_model(item.data(MODEL_ROLE)))
         self.remove_button = QPushButton("Remove model")
         self.remove_button.clicked.connect(lambda: self.remove_model(confirm=self.confirm_removal))
+        self.import_button = QPushButton("Import model…")
+        self.import_button.setToolTip("Copy a model trained in another project (a .pt or .forest.joblib file)")
+        self.import_button.clicked.connect(self._choose_import)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.import_button)
+        buttons.addWidget(self.remove_button)
         layout = QVBoxLayout(box)
         layout.addWidget(self.model_list)
-        layout.addWidget(self.remove_button)
+        layout.addLayout(buttons)
         return box
+
+    def _choose_import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a model", "", "Models (*.pt *.forest.joblib)")
+        if path:
+            self.import_model(path)
+
+    def import_model(self, path) -> str | None:
+        """Copy a model of another project in and select it; the status says what happened."""
+        if self.session.models is None:
+            self.status.setText("Open a plate first.")
+            return None
+        try:
+            name = self.session.models.import_model(path)
+        except (OSError, ValueError) as error:
+            self.status.setText(f"Could not import {path}: {describe_error(error)}")
+            return None
+        self.session.refresh_models()
+        self.session.select_model(name)
+        self.status.setText(f"Imported model {name}; predicting checks its channels and crop size first.")
+        return name
 
     def _build_predict(self) -> QGroupBox:
         box = QGroupBox("Predict")
@@ -292,8 +279,8 @@ class TrainPanel(QWidget):
         self._cancel_training.clear()
         self.plot.clear()
         self.train_progress.setRange(0, 0)
-        worker = create_worker(_worker_call, train_classifier, self.session.project, request,
-                               progress=_emitter(self._on_train_args), cancel=self._cancel_training)
+        worker = create_worker(worker_call, train_classifier, self.session.project, request,
+                               progress=relay_to(self._on_train_args), cancel=self._cancel_training)
         worker.returned.connect(self._trained)
         worker.errored.connect(lambda error: self._trained((None, error)))
         self._train_worker = worker
@@ -449,9 +436,9 @@ class TrainPanel(QWidget):
             return False
         self._cancel_prediction.clear()
         self.predict_progress.setValue(0)
-        worker = create_worker(_worker_call, _predict_and_save, self.session.project, self.session.current_model,
+        worker = create_worker(worker_call, _predict_and_save, self.session.project, self.session.current_model,
                                indices, device=self.cnn_options()["device"].value,
-                               progress=_emitter(self._on_predict_args), cancel=self._cancel_prediction)
+                               progress=relay_to(self._on_predict_args), cancel=self._cancel_prediction)
         worker.returned.connect(lambda outcome: self._predicted(outcome, scope))
         worker.errored.connect(lambda error: self._predicted((None, error), scope))
         self._predict_worker = worker
