@@ -408,8 +408,11 @@ class ModelCatalog:
         path = self._file(name, EVALUATION_SUFFIX)
         if not path.is_file():
             return None
+        import pyarrow.parquet as pq
+
         try:
-            return pd.read_parquet(path)
+            # One thread: the table is small, and Arrow's pool waits behind a trainer's busy threads.
+            return pq.read_table(path, use_threads=False).to_pandas(use_threads=False)
         except Exception as error:  # pyarrow raises its own kinds for damaged files
             raise ValueError(f"{path} is not a readable evaluation table (damaged): {error}") from error
 

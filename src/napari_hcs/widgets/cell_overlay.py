@@ -220,7 +220,9 @@ def _empty(layer) -> None:
 def _warm_up_label_colours() -> None:
     """Compile napari's colouring of dict-coloured labels in a thread (2-3 s once per process).
 
-    Otherwise the first prediction overlay of a session would freeze the viewer that long.
+    Otherwise the first prediction overlay of a session would freeze the viewer that long;
+    Parquet reading (the Inspect tab) and torch's compiler stack (the first training step)
+    are warmed up there too.
     """
     from napari.qt.threading import create_worker
     from napari.utils.colormaps import DirectLabelColormap
@@ -230,6 +232,18 @@ def _warm_up_label_colours() -> None:
     _WARMED_UP.append(True)
 
     def warm_up():
+        import io
+
+        import pandas as pd
+
+        # The first Parquet read of a process imports pandas' Arrow conversion (~0.5 s).
+        buffer = io.BytesIO()
+        pd.DataFrame({"crop_index": [0], "class": ["a"]}).to_parquet(buffer)
+        pd.read_parquet(io.BytesIO(buffer.getvalue()))
+        # Training's first optimiser step imports torch's compiler stack (~0.5 s holding the
+        # interpreter); done here, while the user is still opening a plate, it stalls nothing later.
+        import torch._dynamo  # noqa: F401
+
         colours = {0: (0, 0, 0, 0), None: (0, 0, 0, 0), 1: (1, 0, 0, 1)}
         DirectLabelColormap(color_dict=colours).map(np.array([[1]], np.uint8))
 
