@@ -217,37 +217,37 @@ def _empty(layer) -> None:
         layer.data = np.zeros(np.shape(layer.data), dtype=np.uint8)
 
 
-def _warm_up_label_colours() -> None:
-    """Compile napari's colouring of dict-coloured labels in a thread (2-3 s once per process).
+def _warm_up() -> None:
+    """Do, once, the slow first steps the dock will need (runs in a thread).
 
-    Otherwise the first prediction overlay of a session would freeze the viewer that long;
-    Parquet reading (the Inspect tab) and torch's compiler stack (the first training step)
-    are warmed up there too.
+    napari compiles its colouring of dict-coloured labels (2-3 s), pandas imports its
+    Arrow conversion on the first Parquet read (~0.5 s), and the first training step
+    imports torch's compiler stack (~0.5 s, holding the interpreter): done in the event
+    loop or beside a training, each would freeze the viewer that long.
     """
-    from napari.qt.threading import create_worker
+    import io
+
     from napari.utils.colormaps import DirectLabelColormap
+
+    try:
+        colours = {0: (0, 0, 0, 0), None: (0, 0, 0, 0), 1: (1, 0, 0, 1)}
+        DirectLabelColormap(color_dict=colours).map(np.array([[1]], np.uint8))
+        buffer = io.BytesIO()
+        pd.DataFrame({CROP_INDEX: [0], "class": ["a"]}).to_parquet(buffer)
+        pd.read_parquet(io.BytesIO(buffer.getvalue()))
+        import torch._dynamo  # noqa: F401
+    except Exception:  # noqa: BLE001 - only a head start: the real use reports its own errors
+        return
+
+
+def _warm_up_label_colours() -> None:
+    """Start :func:`_warm_up` in a thread, once per process, when the first dock opens."""
+    from napari.qt.threading import create_worker
 
     if _WARMED_UP:
         return
     _WARMED_UP.append(True)
-
-    def warm_up():
-        import io
-
-        import pandas as pd
-
-        # The first Parquet read of a process imports pandas' Arrow conversion (~0.5 s).
-        buffer = io.BytesIO()
-        pd.DataFrame({"crop_index": [0], "class": ["a"]}).to_parquet(buffer)
-        pd.read_parquet(io.BytesIO(buffer.getvalue()))
-        # Training's first optimiser step imports torch's compiler stack (~0.5 s holding the
-        # interpreter); done here, while the user is still opening a plate, it stalls nothing later.
-        import torch._dynamo  # noqa: F401
-
-        colours = {0: (0, 0, 0, 0), None: (0, 0, 0, 0), 1: (1, 0, 0, 1)}
-        DirectLabelColormap(color_dict=colours).map(np.array([[1]], np.uint8))
-
-    create_worker(warm_up).start()
+    create_worker(_warm_up).start()
 
 
 def _highlight_data(session: Session, site: Site, row: dict):
