@@ -29,7 +29,25 @@ from typing import Iterator
 
 import pandas as pd
 
-__all__ = ["atomic_path", "write_json_atomic", "write_parquet_atomic", "write_text_atomic"]
+__all__ = ["atomic_path", "file_version", "write_json_atomic", "write_parquet_atomic", "write_text_atomic"]
+
+
+def file_version(path: str | os.PathLike) -> tuple | None:
+    """Which version of a file is there: ``(inode, mtime_ns, size)``, or None when there is none.
+
+    A file replaced by :func:`atomic_path` gets a new inode, so a cache keyed by this
+    sees every write.
+
+    Examples
+    --------
+    >>> file_version(tmp_path / "missing.csv") is None
+    True
+    """
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_ino, status.st_mtime_ns, status.st_size
 
 
 @contextmanager

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..atomic import write_text_atomic
+from ..atomic import file_version, write_text_atomic
 from ..io import site_key
 from ..names import shorten
 from ..vocabulary import CELL_CLASS_COLUMN, CROP_INDEX
@@ -59,14 +59,6 @@ _LOCK = threading.Lock()
 
 def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _DTYPES.items()})
-
-
-def _stamp(path: Path) -> tuple | None:
-    try:
-        status = path.stat()
-    except FileNotFoundError:
-        return None
-    return status.st_ino, status.st_mtime_ns, status.st_size
 
 
 def _class_name(name: object) -> str:
@@ -106,7 +98,7 @@ class CellLabels:
 
     def _current(self) -> pd.DataFrame:
         """The table held, read again when the file changed (a recent file is compared by content)."""
-        stamp = _stamp(self.path)
+        stamp = file_version(self.path)
         if stamp is None:
             return _empty()
         cached = _CACHE.get(self.path)
@@ -258,7 +250,7 @@ class CellLabels:
                 f"Could not save cell labels to {self.path}: {reason}. The labels were not changed; "
                 "make the project folder writable, or open the project in another folder."
             ) from error
-        _CACHE[self.path] = (_stamp(self.path), hashlib.blake2b(text.encode(), digest_size=16).digest(), table)
+        _CACHE[self.path] = (file_version(self.path), hashlib.blake2b(text.encode(), digest_size=16).digest(), table)
         return table.copy()
 
     def __len__(self) -> int:

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_path, write_json_atomic, write_parquet_atomic
+from ..atomic import atomic_path, file_version, write_json_atomic, write_parquet_atomic
 from ..names import shorten
 from ..vocabulary import CLASSIFIER_KINDS, CROP_INDEX
 
@@ -188,14 +188,6 @@ class ModelRecord:
         return f"{self.name}: {kind}, {len(self.classes)} classes{score}{' (cancelled)' if self.cancelled else ''}"
 
 
-def _stamp(path: Path) -> tuple | None:
-    try:
-        status = path.stat()
-    except FileNotFoundError:
-        return None
-    return status.st_ino, status.st_mtime_ns, status.st_size
-
-
 def checkpoint_meta(path: str | os.PathLike) -> dict:
     """Return a CNN checkpoint's metadata without reading its weights (cached per file version).
 
@@ -205,7 +197,7 @@ def checkpoint_meta(path: str | os.PathLike) -> dict:
         (a ValueError) naming the file, when it is not a napari-hcs checkpoint.
     """
     path = Path(path)
-    key, stamp = os.path.abspath(path), _stamp(path)
+    key, stamp = os.path.abspath(path), file_version(path)
     if stamp is None:
         raise FileNotFoundError(f"Model file {path} does not exist.")
     with _CACHE_LOCK:
