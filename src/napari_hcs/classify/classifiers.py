@@ -167,6 +167,8 @@ def train_classifier(project, request: TrainRequest, *, progress: Progress | Non
         :func:`~napari_hcs.classify.training_set.check_training_set`).
     napari_hcs.cancel.Cancelled
         If cancelled (before the first CNN epoch finished).
+    napari_hcs.project.ProjectLockedError
+        If another run writes the project (its lock is held).
     """
     catalog = project.models()
     if request.name in catalog.names() and not overwrite:
@@ -182,8 +184,11 @@ def train_classifier(project, request: TrainRequest, *, progress: Progress | Non
     job = _Job(project, request, table, split, how, notes, progress, cancel)
     for note in notes:
         job.step(0, 1, note)
-    trained = _train_forest(job) if request.kind == "forest" else _train_cnn(job)
-    return _save(job, catalog, trained, overwrite=overwrite)
+    # One writer per project, as for the command line: refused at once (naming the holder)
+    # while another run writes it.
+    with project.lock(wait=False, command=f"napari-hcs: training model {request.name!r}"):
+        trained = _train_forest(job) if request.kind == "forest" else _train_cnn(job)
+        return _save(job, catalog, trained, overwrite=overwrite)
 
 
 @dataclass

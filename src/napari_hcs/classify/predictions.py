@@ -169,6 +169,8 @@ def save_predictions(project, frame: pd.DataFrame) -> pd.DataFrame:
     ------
     ValueError
         If ``frame`` lacks ``crop_index`` or ``pred_model``, or holds several models.
+    napari_hcs.project.ProjectLockedError
+        If another run writes the project (its lock is held).
     """
     for column in (CROP_INDEX, "pred_model"):
         if column not in frame.columns:
@@ -183,5 +185,6 @@ def save_predictions(project, frame: pd.DataFrame) -> pd.DataFrame:
         if len(kept):
             merged = pd.concat([kept[[c for c in frame.columns if c in kept.columns]], frame], ignore_index=True)
     merged = merged.drop_duplicates(CROP_INDEX, keep="last").sort_values(CROP_INDEX).reset_index(drop=True)
-    project.cell_store().write_columns(PREDICTIONS_GROUP, merged)
+    with project.lock(wait=False, command="napari-hcs: saving predictions"):
+        project.cell_store().write_columns(PREDICTIONS_GROUP, merged)
     return merged

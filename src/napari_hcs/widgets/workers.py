@@ -12,6 +12,7 @@ from __future__ import annotations
 from qtpy.QtCore import QObject, Signal
 
 from ..cancel import Cancelled
+from ..project import ProjectLockedError
 
 __all__ = ["Relay", "describe_error", "relay_to", "worker_call"]
 
@@ -26,7 +27,7 @@ def worker_call(function, *args, **kwargs):
     """Run ``function``; return ``(result, None)`` or ``(None, error)`` for the errors users cause."""
     try:
         return function(*args, **kwargs), None
-    except (Cancelled, ValueError, OSError, KeyError) as error:
+    except (Cancelled, ValueError, OSError, KeyError, ProjectLockedError) as error:
         return None, error
 
 
