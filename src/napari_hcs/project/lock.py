@@ -238,7 +238,9 @@ class ProjectLock:
 
     def _take_over_if_stale(self, holder: dict, key: str) -> bool:
         """Remove a lock left by a dead process (or half written long ago); True if removed."""
-        with _takeover_guard(self.folder):
+        # The re-read, the check and the removal are one step for this process's threads too:
+        # a lock released and taken again by another thread in between must not be removed.
+        with _takeover_guard(self.folder), _HELD_GUARD:
             current = read_lock(self.folder)
             if current != holder or not _is_stale(current, self.path, key):
                 return False
@@ -266,8 +268,7 @@ def _is_stale(holder: dict, path: Path, key: str) -> bool:
     if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
         return False
     if holder["pid"] == os.getpid():
-        with _HELD_GUARD:
-            return key not in _HELD  # left by an earlier process that had this pid
+        return key not in _HELD  # left by an earlier process that had this pid (caller holds _HELD_GUARD)
     return not _pid_alive(holder["pid"]) or _started_after(holder["pid"], holder.get("started"))
 
 
