@@ -24,20 +24,12 @@ import numpy as np
 from qtpy.QtWidgets import QApplication
 
 from napari_hcs.widgets.main_dock import MainDock
+from screenshots import wait_until  # examples/ is on the path when this script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PLATE = ROOT.parent / "shared" / "data" / "scportrait_timecourse"
 IMAGES = ROOT / "docs" / "images"
 CLASSES = (("B02", "unstimulated"), ("B04", "stimulated"))
-
-
-def wait_until(condition, timeout: float = 600.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise TimeoutError("the viewer did not finish in time")
-        QApplication.processEvents()
-        time.sleep(0.02)
 
 
 def settle(seconds: float = 0.5) -> None:
@@ -86,7 +78,7 @@ def segment(dock: MainDock) -> None:
     dock.segment.run_panel.workers.setValue(2)
     done = when(dock.segment.run_panel.run_finished)
     dock.segment.run_panel.run_plate()
-    wait_until(lambda: done)
+    wait_until(lambda: done, timeout=600)
     print(f"segmented: {len(dock.session.cells)} cells")
 
 
@@ -98,14 +90,14 @@ def train(dock: MainDock, kind: str, **options) -> None:
         panel.cnn_options()[option].value = value
     done = when(panel.training_finished)
     panel.train()
-    wait_until(lambda: done)
+    wait_until(lambda: done, timeout=600)
     print(f"trained: {panel.status.text()}")
 
 
 def predict(dock: MainDock) -> None:
     done = when(dock.train.prediction_finished)
     dock.train.predict("plate")
-    wait_until(lambda: done)
+    wait_until(lambda: done, timeout=600)
     wait_until(lambda: dock.overlay.cells is not None and "pred_class" in dock.overlay.cells)
 
 
@@ -116,11 +108,11 @@ def inspect(dock: MainDock) -> None:
     true, pred = wrong[0] if wrong else (counts.index[0], counts.columns[0])
     shown = when(dock.inspect.gallery.crops_shown)
     dock.inspect.show_confused(true, pred)
-    wait_until(lambda: shown)
+    wait_until(lambda: shown, timeout=600)
     save(dock.viewer, "6_inspect")
     jumped = when(dock.overlay.jumped)
     dock.session.request_cell(dock.inspect.gallery.crop_indices()[0])
-    wait_until(lambda: jumped)
+    wait_until(lambda: jumped, timeout=600)
     save(dock.viewer, "7_jump")
 
 
@@ -163,7 +155,7 @@ def main() -> None:
         dock.show_tab("Inspect")
         shown = when(dock.inspect.gallery.crops_shown)
         dock.inspect.show_uncertain("margin", 24)
-        wait_until(lambda: shown)
+        wait_until(lambda: shown, timeout=600)
         save(viewer, "9_uncertain")
         wait_until(lambda: not dock.train.is_busy)
     viewer.close()

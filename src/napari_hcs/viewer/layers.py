@@ -179,7 +179,7 @@ def site_layer_data(
             "blending": "additive",
             "contrast_limits": contrast_limits(overview[index], percentiles=percentiles),
             "scale": scale,
-            "metadata": _metadata(plate, site, CHANNEL_ROLE, channel),
+            "metadata": layer_metadata(plate, site, CHANNEL_ROLE, channel),
         }
         if multiscale:
             kwargs["multiscale"] = True
@@ -190,7 +190,7 @@ def site_layer_data(
                 "name": name,
                 "opacity": 0.5,
                 "scale": scale,
-                "metadata": _metadata(plate, site, LABELS_ROLE, name),
+                "metadata": layer_metadata(plate, site, LABELS_ROLE, name),
             }
             layers.append((np.asarray(label_image), kwargs, "labels"))
     return layers
@@ -200,8 +200,6 @@ def layer_metadata(plate: Plate, site: Site, role: str, name: str) -> dict:
     """Metadata tying a layer to a site of a plate: replaced or removed when another site is shown."""
     return {META_PLATE: plate, META_SITE: site, META_ROLE: role, META_NAME: name}
 
-
-_metadata = layer_metadata
 
 
 def plate_layers(viewer) -> list:
@@ -218,7 +216,7 @@ def labels_layer_data(plate: Plate, site: Site, name: str, labels: np.ndarray, *
     ``index`` column) become ``layer.features``.
     """
     kwargs = {"name": name, "opacity": 0.5, "scale": layer_scale(plate),
-              "metadata": _metadata(plate, site, LABELS_ROLE, name)}
+              "metadata": layer_metadata(plate, site, LABELS_ROLE, name)}
     if features is not None:
         kwargs["features"] = features
     return (np.asarray(labels), kwargs, "labels")
