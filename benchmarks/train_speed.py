@@ -3,11 +3,14 @@
 Prints a table with
 
 * training images/s of :func:`napari_hcs.nn.training.train_model` (normalisation,
-  class-balanced sampling, augmentation on the device, the loss bookkeeping)
-  and of a bare torch loop over the same network, batch size and data
-  (already normalised on the device, no augmentation), each timed over a warm
-  second epoch; repeats are interleaved, in rotating order, and medians reported, the ratio as the median of the paired ratios, so
-  that other load on a shared machine hits both sides alike;
+  class-balanced sampling, augmentation on the device, the loss bookkeeping,
+  channels-last memory on CPU and CUDA, mixed precision on CUDA) and of a naive
+  bare torch loop over the same network, batch size and data (already
+  normalised on the device, no augmentation, default memory format, float32),
+  each timed over a warm second epoch, for the default network (``TrainConfig``'s
+  depth and width) and the tiny one (depth 1, width 1); repeats are
+  interleaved, in rotating order, and medians reported, the ratio as the median
+  of the paired ratios, so that other load on a shared machine hits both sides alike;
 * the same training loop streaming its batches from a zarr crop store;
 * inference cells/s of :func:`napari_hcs.nn.predict.predict_cells`;
 * the peak resident memory of a separate process predicting (and embedding)
@@ -38,7 +41,6 @@ import torch.nn.functional as F
 import zarr
 
 from napari_hcs.nn import TrainConfig, build_model, predict_cells, resolve_device, train_model
-from napari_hcs.nn.predict import autocast_context
 from napari_hcs.nn.preprocess import Preprocess
 
 CHANNELS = ["DNA", "tubulin", "actin"]
@@ -82,9 +84,6 @@ def bare_images_per_s(table, crops, args) -> float:
     torch.manual_seed(0)
     model = build_model(args.model, in_channels=crops.shape[1], num_classes=2, crop_size=crops.shape[-1],
                         depth=args.depth, width=args.width).to(device)
-    channels_last = device.type == "cuda"
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
     data = torch.from_numpy(crops).to(device).float()
     data = (data - data.mean(dim=(0, 2, 3), keepdim=True)) / data.std(dim=(0, 2, 3), keepdim=True)
     labels = torch.from_numpy((table.cls == "b").to_numpy().astype(np.int64)).to(device)
@@ -97,11 +96,7 @@ def bare_images_per_s(table, crops, args) -> float:
         started = time.perf_counter()
         for start in range(0, n, args.batch_size):
             index = order[start : start + args.batch_size]
-            batch = data[index]
-            if channels_last:
-                batch = batch.contiguous(memory_format=torch.channels_last)
-            with autocast_context(device, True):
-                logits = model(batch)
+            logits = model(data[index])
             loss = F.cross_entropy(logits.float(), labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -177,16 +172,51 @@ def measure_memory(args) -> dict:
         return report
 
 
+def measure_network(args, table, crops, store) -> tuple[list[tuple[str, str]], tuple]:
+    """The interleaved repeats of one network: its table rows, and the product's model and meta."""
+    rates = {"product": [], "bare": [], "streaming": []}
+    runs = {
+        "product": lambda: product_images_per_s(table, crops, args),
+        "bare": lambda: (bare_images_per_s(table, crops, args),),
+        "streaming": lambda: (streaming_images_per_s(table, store, args),),
+    }
+    names = list(runs)
+    trained = None
+    for repeat in range(args.repeats):
+        for name in names[repeat % 3 :] + names[: repeat % 3]:  # rotate the order
+            outcome = runs[name]()
+            rates[name].append(outcome[0])
+            if name == "product":
+                trained = outcome[1:]
+        print(f"depth {args.depth} width {args.width}, repeat {repeat + 1}: "
+              + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items()) + " images/s", file=sys.stderr)
+    product, bare, streaming = rates["product"], rates["bare"], rates["streaming"]
+    tag = f"depth {args.depth} width {args.width}"
+    rows = [
+        (f"{tag}: train, napari-hcs (images/s, median / best)", f"{statistics.median(product):.0f} / {max(product):.0f}"),
+        (f"{tag}: train, naive bare torch loop (images/s, median / best)",
+         f"{statistics.median(bare):.0f} / {max(bare):.0f}"),
+        (f"{tag}: ratio napari-hcs / bare (median of paired repeats)",
+         f"{statistics.median(p / b for p, b in zip(product, bare)):.2f}"),
+        (f"{tag}: train streaming from zarr (images/s, median / best)",
+         f"{statistics.median(streaming):.0f} / {max(streaming):.0f}"),
+        (f"{tag}: ratio streaming / bare (median of paired repeats)",
+         f"{statistics.median(s / b for s, b in zip(streaming, bare)):.2f}"),
+    ]
+    return rows, trained
+
+
 def main(argv=None) -> int:
+    defaults = TrainConfig()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
     parser.add_argument("--model", default="wrn")
-    parser.add_argument("--depth", type=int, default=1)
-    parser.add_argument("--width", type=int, default=1)
+    parser.add_argument("--networks", default=f"{defaults.depth}x{defaults.width},1x1",
+                        help="DEPTHxWIDTH of each network measured (default: the default network and the tiny one)")
     parser.add_argument("--cells", type=int, default=1024, help="training cells (default 1024)")
     parser.add_argument("--size", type=int, default=32, help="crop side (default 32)")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=9, help="interleaved repeats (default 9)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats (default 5)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--memory-cells", type=int, default=1_000_000, help="cells predicted for the memory figure")
     parser.add_argument("--memory-batch", type=int, default=4096)
@@ -199,45 +229,23 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     table, crops = synthetic_cells(args.cells, args.size)
+    rows = [
+        ("device", f"{device.type} ({torch.get_num_threads()} threads)" if device.type == "cpu"
+         else f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)),
+        ("data", f"{args.model}, {args.cells} cells 3x{args.size}x{args.size}, batch {args.batch_size}"),
+    ]
     with tempfile.TemporaryDirectory(prefix="napari-hcs-bench-") as folder:
         store = zarr.open_array(store=str(Path(folder) / "crops.zarr"), mode="w", shape=crops.shape,
                                 chunks=(256, *crops.shape[1:]), dtype=crops.dtype)
         store[:] = crops
-        rates = {"product": [], "bare": [], "streaming": []}
-        runs = {
-            "product": lambda: product_images_per_s(table, crops, args),
-            "bare": lambda: (bare_images_per_s(table, crops, args),),
-            "streaming": lambda: (streaming_images_per_s(table, store, args),),
-        }
-        names = list(runs)
-        for repeat in range(args.repeats):
-            for name in names[repeat % 3 :] + names[: repeat % 3]:  # rotate the order
-                outcome = runs[name]()
-                rates[name].append(outcome[0])
-                if name == "product":
-                    model, meta = outcome[1], outcome[2]
-            print(f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items())
-                  + " images/s", file=sys.stderr)
-        product, bare, streaming = rates["product"], rates["bare"], rates["streaming"]
+        for network in args.networks.split(","):
+            args.depth, args.width = (int(v) for v in network.lower().split("x"))
+            network_rows, (model, meta) = measure_network(args, table, crops, store)
+            rows += network_rows
         started = time.perf_counter()
         predict_cells(model, meta, crops, batch_size=512, device=args.device, channels=CHANNELS)
-        predict_rate = len(crops) / (time.perf_counter() - started)
-
-    rows = [
-        ("device", f"{device.type} ({torch.get_num_threads()} threads)" if device.type == "cpu" else str(device)),
-        ("network", f"{args.model} depth {args.depth} width {args.width}, {args.cells} cells "
-                    f"3x{args.size}x{args.size}, batch {args.batch_size}"),
-        ("train, napari-hcs (images/s, median / best)", f"{statistics.median(product):.0f} / {max(product):.0f}"),
-        ("train, bare torch loop (images/s, median / best)", f"{statistics.median(bare):.0f} / {max(bare):.0f}"),
-        ("ratio napari-hcs / bare (median of paired repeats)",
-         f"{statistics.median(p / b for p, b in zip(product, bare)):.2f}"),
-        ("ratio of best napari-hcs / best bare", f"{max(product) / max(bare):.2f}"),
-        ("train streaming from zarr (images/s, median / best)",
-         f"{statistics.median(streaming):.0f} / {max(streaming):.0f}"),
-        ("ratio streaming / bare (median of paired repeats)",
-         f"{statistics.median(s / b for s, b in zip(streaming, bare)):.2f}"),
-        ("predict, in memory (cells/s)", f"{predict_rate:.0f}"),
-    ]
+        rows.append((f"predict, in memory, depth {args.depth} width {args.width} (cells/s)",
+                     f"{len(crops) / (time.perf_counter() - started):.0f}"))
     if not args.skip_memory:
         memory = measure_memory(args)
         rows += [

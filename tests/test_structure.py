@@ -120,6 +120,8 @@ def _registries() -> dict[str, tuple]:
         "--pool": POOLS,
         "--model": tuple(MODELS),
         "--schedule": vocabulary.SCHEDULES,
+        "--monitor": vocabulary.MONITORS,
+        "--normalisation": vocabulary.NORMALISATIONS,
         "--resize-mode": vocabulary.RESIZE_MODES,
         "--device": vocabulary.DEVICE_CHOICES,
         "--ngff-version": vocabulary.NGFF_VERSIONS,

@@ -40,7 +40,9 @@ __all__ = [
     "META_ROLE",
     "META_SITE",
     "MODEL_NAMES",
+    "MONITORS",
     "NGFF_VERSIONS",
+    "NORMALISATIONS",
     "NUCLEAR_DYES",
     "POOLS",
     "RESIZE_MODES",
@@ -115,6 +117,11 @@ SPLIT_NAMES = ("train", "val", "test")
 BASELINE_METHODS = ("random_forest", "lda", "svm")
 #: Networks, by name (``nn.models.MODELS`` holds their constructors).
 MODEL_NAMES = ("wrn", "cnn1", "cnn2", "cnn3", "ae")
+#: How intensities (crops for the CNN, features for the classical methods) are normalised:
+#: per plate (each plate's own statistics, or its control cells'), or with one set of statistics.
+NORMALISATIONS = ("plate", "global")
+#: What picks a classifier's best epoch (and early stopping watches) on the validation cells.
+MONITORS = ("balanced_accuracy", "loss")
 #: Learning-rate schedules.
 SCHEDULES = ("cosine", "onecycle", "constant")
 #: How crops are brought to the network's input size.

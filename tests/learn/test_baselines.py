@@ -11,7 +11,7 @@ import pytest
 from cell_tables import make_cells, make_project
 
 from napari_hcs import vocabulary
-from napari_hcs.learn import METHODS, LabelError, run_baselines, split_by_well
+from napari_hcs.learn import METHODS, LabelError, build_split, normalise_features, run_baselines, split_by_well
 from napari_hcs.learn.baselines import _BUILDERS
 
 
@@ -41,15 +41,18 @@ def test_baselines_learn_a_separable_problem_on_held_out_wells():
     assert json.loads(json.dumps(results)) == results
 
 
-def test_random_forest_reports_test_and_val():
+def test_with_test_cells_the_methods_are_fitted_on_train_and_val():
     table = make_cells(wells_per_class=3, cells=20, n_features=4, shift=3.0)
     split = split_by_well(table, "class", val_fraction=0.3, test_fraction=0.3)
-    result = run_baselines(table, "class", split, methods=["random_forest"])
-    result = result["random_forest"]
+    results = run_baselines(table, "class", split, methods=["random_forest", "svm"])
+    result = results["random_forest"]
     assert result["evaluated_on"] == "test" and result["params"]["n_estimators"] == 500
     assert result["test"]["n"] == int((split == "test").sum())
-    assert result["val"]["n"] == int((split == "val").sum())
+    assert result["val"] is None  # val was fitted on
+    assert result["params"]["fitted_on"] == ["train", "val"]
+    assert result["params"]["n_train"] == int(split.isin(["train", "val"]).sum())
     assert result["test"]["accuracy"] > 0.9
+    assert results["svm"]["params"]["cv"] == "grouped 2-fold"  # 2 wells of each class fitted on
 
 
 def test_cancel_returns_the_methods_finished_before():
@@ -100,6 +103,72 @@ def test_clear_errors():
         run_baselines(table[["well", "class"]], "class", split)
     with pytest.raises(ValueError, match="'knn'"):
         run_baselines(table, "class", split, methods=["knn"])
+
+
+def _two_plates(seed=0) -> pd.DataFrame:
+    """Two plates of ctrl and hit cells, 3 wells each; plate P2's features read 4 higher, twice as spread."""
+    table = pd.concat(
+        [make_cells(wells_per_class=3, cells=20, n_features=4, shift=2.0, seed=seed + p).assign(plate=f"P{p + 1}")
+         for p in range(2)],
+        ignore_index=True,
+    )
+    on_p2 = table.plate == "P2"
+    features = table.filter(like="feat_").columns
+    table.loc[on_p2, features] = table.loc[on_p2, features] * 2.0 + 4.0
+    table["compound"] = np.where(table["class"] == "ctrl", "DMSO", "drug")
+    return table
+
+
+def test_plate_normalisation_is_the_default_and_recorded():
+    table = _two_plates()
+    split = build_split(table, label_column="class", holdout="plate=P2")
+    results = {
+        name: run_baselines(table, "class", split, methods=["lda"], **options)["lda"]
+        for name, options in {
+            "plate": {}, "controls": {"controls": "compound=DMSO"}, "global": {"normalisation": "global"},
+        }.items()
+    }
+    assert results["plate"]["params"]["normalisation"] == "plate" and results["plate"]["params"]["controls"] is None
+    assert results["controls"]["params"]["controls"] == "compound=DMSO"
+    assert results["global"]["params"]["normalisation"] == "global"
+    assert results["global"]["params"]["fitted_on"] == ["train", "val"]
+    accuracy = {name: result["test"]["accuracy"] for name, result in results.items()}
+    assert accuracy["controls"] > 0.8 and accuracy["plate"] > 0.8
+    assert accuracy["global"] < min(accuracy["plate"], accuracy["controls"])  # P2's offset fools it
+
+
+def test_normalisation_refusals():
+    table = _two_plates()
+    split = build_split(table, label_column="class", holdout="plate=P2")
+    with pytest.raises(ValueError, match="Unknown normalisation 'well'; normalisations are: plate, global"):
+        run_baselines(table, "class", split, methods=["lda"], normalisation="well")
+    with pytest.raises(ValueError, match="'plate' normalisation only"):
+        run_baselines(table, "class", split, methods=["lda"], normalisation="global", controls="compound=DMSO")
+    with pytest.raises(KeyError, match="Column 'drug' is not in the cell table"):
+        run_baselines(table, "class", split, methods=["lda"], controls="drug=DMSO")
+    with pytest.raises(ValueError, match="Plate P1 has no control cells"):
+        run_baselines(table.assign(compound=np.where(table.plate == "P1", "drug", table.compound)),
+                      "class", split, methods=["lda"], controls="compound=DMSO")
+
+
+def test_normalise_features_leaves_other_columns_and_global_alone():
+    table = _two_plates()
+    table.loc[3, "feat_0"] = np.inf
+    out = normalise_features(table, controls=("compound", ["DMSO"]))
+    assert out.columns.tolist() == table.columns.tolist() and out["well"].equals(table["well"])
+    assert np.isnan(out.loc[3, "feat_0"])
+    ctrl = out[table.compound == "DMSO"].groupby("plate")["feat_1"]
+    assert np.allclose(ctrl.mean(), 0) and np.allclose(ctrl.std(ddof=0), 1)
+    assert normalise_features(table, normalisation="global") is table
+
+
+def test_cells_without_wells_fit_with_cell_folds():
+    table = make_cells(wells_per_class=2, cells=30, n_features=3, shift=3.0).drop(columns="well")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        split = build_split(table, label_column="class")
+        result = run_baselines(table, "class", split, methods=["svm"])["svm"]
+    assert result["params"]["cv"] == "grouped 5-fold" and result["test"]["accuracy"] > 0.9
 
 
 # -- napari-hcs baseline ----------------------------------------------------------
@@ -154,6 +223,28 @@ def test_baseline_command_accepts_several_group_columns_and_a_holdout(tmp_path, 
     assert "not both" in capsys.readouterr().err
 
 
+def test_baseline_command_normalises_per_plate_and_saves_how(tmp_path, capsys):
+    from napari_hcs.cli import main
+
+    project = make_project(tmp_path / "screen", make_cells(shift=3.0))
+    args = ["baseline", "--project", str(project), "--label-column", "treatment", "--methods", "lda"]
+    assert main(args) == 0
+    saved = json.loads((project / "baseline.json").read_text())
+    assert (saved["normalisation"], saved["controls"]) == ("plate", None)
+    assert saved["methods"]["lda"]["params"]["normalisation"] == "plate"
+    assert main(args + ["--controls", "treatment=ctrl"]) == 0
+    saved = json.loads((project / "baseline.json").read_text())
+    assert saved["controls"] == "treatment=ctrl" and saved["methods"]["lda"]["params"]["controls"] == "treatment=ctrl"
+    assert main(args + ["--normalisation", "global"]) == 0
+    assert json.loads((project / "baseline.json").read_text())["normalisation"] == "global"
+    capsys.readouterr()
+    assert main(args + ["--normalisation", "global", "--controls", "treatment=ctrl"]) == 1
+    assert "--controls needs --normalisation plate" in capsys.readouterr().err
+    assert main(args + ["--controls", "treatment=DMSO"]) == 1
+    assert "Control value(s) 'DMSO' not found in column 'treatment'; its values are: ctrl, hit" in \
+        capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_real_bbbc021_train_on_one_plate_test_on_the_other(shared_data, tmp_path, capsys):
     """Import a sixth of the real MCF7 crops, then score the baselines across plates."""
@@ -176,7 +267,7 @@ def test_real_bbbc021_train_on_one_plate_test_on_the_other(shared_data, tmp_path
     ])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "Class 'DMSO' has a single well (Week4_27801/B02)" in captured.err
+    assert "Class 'DMSO' has 1 well on plate Week4_27801: validation takes 1 of its 4 sites" in captured.err
     scores = json.loads(captured.out.strip().splitlines()[-1])
     n_test = int((pd.read_csv(tmp_path / "cells.csv").plate == "Week4_27821").sum())
     for method in ("random_forest", "lda", "svm"):

@@ -66,10 +66,10 @@ def test_same_seed_same_split_other_seed_other_split():
     assert any(not first.equals(o) for o in others)
 
 
-def test_single_well_class_warns_naming_it_and_goes_to_train():
-    table = make_table((4, 1))
-    with pytest.warns(UserWarning, match="Class 'c1' has a single well"):
-        split = split_by_well(table, "class")
+def test_single_group_class_warns_naming_it_and_goes_to_train():
+    table = make_table((4, 1), plate="P1")
+    with pytest.warns(UserWarning, match=r"Class 'c1' has a single plate/well \(P1/B01\)"):
+        split = split_by_well(table, "class", group_column="plate,well")
     assert (split[table["class"] == "c1"] == "train").all()
 
 
@@ -132,7 +132,7 @@ def test_leaky_split_column_warns():
 
 
 def test_holdout_split_tests_on_one_plate():
-    table = pd.concat([make_table((2, 2), plate="P1"), make_table((2, 2), plate="P2")])
+    table = pd.concat([make_table((3, 3), plate="P1"), make_table((3, 3), plate="P2")])
     table = table.reset_index(drop=True)
     table["fold"] = holdout_split(table, "plate", "P2")
     assert (table.loc[table.plate == "P2", "fold"] == "test").all()
@@ -209,13 +209,154 @@ def test_build_split_errors():
 def test_real_bbbc021_table_splits_by_plate_and_well(shared_data):
     table = pd.read_csv(shared_data / "bbbc021_crops" / "bbbc021_crops.csv")
     assert group_labels(table).nunique() == 7  # B02-B05 on one plate, B02-B04 on the other
-    split = split_by_well(table, "moa", val_fraction=0.25, seed=0)
-    assert (sides_per_well(table, split) == 1).all()
-    dmso = table.moa == "DMSO"  # one DMSO well per plate: one goes to val
-    assert sorted(split[dmso].groupby(table.plate[dmso]).first()) == ["train", "val"]
     table["fold"] = holdout_split(table, "plate", "Week4_27821")
-    with pytest.warns(UserWarning, match="Class 'DMSO' has a single well"):
+    with pytest.warns(UserWarning, match="Class 'DMSO' has 1 well on plate Week4_27801"):
         split = split_by_well(table, "moa", split_column="fold", val_fraction=0.34, seed=0)
     assert set(split[table.plate == "Week4_27821"]) == {"test"}
     assert set(split[table.plate == "Week4_27801"]) == {"train", "val"}
-    assert (split[table.moa == "DMSO"] != "val").all()
+    dmso = (table.moa == "DMSO") & (table.plate == "Week4_27801")
+    assert set(split[dmso]) == {"train", "val"}  # its only well gives val a site, not the well
+
+
+# -- validation within wells: classes with few wells on a plate ---------------------------
+def make_plates(wells_per_class, plates=("P1", "P2"), sites=4, cells=5, site_column="site") -> pd.DataFrame:
+    """``wells_per_class`` {class: wells per plate}; every well has ``sites`` sites of ``cells`` cells."""
+    rows = []
+    for plate in plates:
+        well = 2
+        for cls, n_wells in wells_per_class.items():
+            for _ in range(n_wells):
+                rows += [{"plate": plate, "well": f"B{well:02d}", site_column: s, "class": cls}
+                         for s in range(1, sites + 1) for _ in range(cells)]
+                well += 1
+    return pd.DataFrame(rows)
+
+
+def sides_per(table, split, columns):
+    return split.groupby([table[c] for c in columns]).nunique()
+
+
+def test_a_class_with_few_wells_on_a_plate_gives_val_whole_sites():
+    table = make_plates({"DMSO": 1, "drug": 2, "other": 4})
+    with pytest.warns(UserWarning) as caught:
+        split = split_by_well(table, "class", seed=3)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1  # one warning per call, naming every such stratum
+    assert messages[0].startswith("Class 'DMSO' has 1 well on plate P1: validation takes 1 of its 4 sites; "
+                                  "class 'drug' has 2 wells on plate P1: validation takes 2 of its 8 sites; "
+                                  "class 'DMSO' has 1 well on plate P2: validation takes 1 of its 4 sites; ")
+    assert messages[0].endswith(", not whole wells; their validation cells share a well with training cells.")
+    assert (sides_per(table, split, ["plate", "well", "site"]) == 1).all()  # no site on both sides
+    by_well = sides_per(table, split, ["plate", "well"])
+    few = table["class"] != "other"
+    assert (by_well[table[few].groupby(["plate", "well"]).size().index] == 2).all()
+    assert (by_well[table[~few].groupby(["plate", "well"]).size().index] == 1).all()  # whole wells
+    for (plate, cls), sides in split.groupby([table.plate, table["class"]]):
+        assert set(sides) == {"train", "val"}, (plate, cls)
+
+
+def test_two_sites_of_each_well_stay_in_train():
+    table = make_plates({"a": 1, "b": 1}, plates=["P1"], sites=4)
+    table = pd.concat([table, make_plates({"b": 1}, plates=["P1"], sites=2).assign(well="C09")], ignore_index=True)
+    with pytest.warns(UserWarning, match=r"; class 'b' has 2 wells: validation takes 2 of its 6 sites"):
+        split = split_by_well(table, "class", val_fraction=0.6)
+    assert (split[table.well == "C09"] == "train").all()  # its two sites both stay
+    assert sides_per(table, split, ["well"]).eq(2).sum() == 2
+    assert (table[split == "train"].groupby("well")["site"].nunique() >= 2).all()
+
+
+def test_wells_of_two_sites_give_val_cells_not_half_their_sites():
+    table = make_plates({"a": 1, "b": 1}, plates=["P1"], sites=2, cells=10)
+    with pytest.warns(UserWarning, match=r"Class 'a' has 1 well with fewer than 3 sites: validation takes 4 of its"):
+        split = split_by_well(table, "class")
+    assert (table[split == "train"].groupby("well")["site"].nunique() == 2).all()
+
+
+def test_field_and_timepoint_name_the_sites_without_a_site_column():
+    table = make_plates({"a": 1, "b": 3}, plates=["P1"], sites=4, site_column="timepoint").assign(field=0)
+    with pytest.warns(UserWarning, match=r"Class 'a' has 1 well: validation takes 1 of its 4 sites"):
+        split = split_by_well(table, "class")
+    assert (sides_per(table, split, ["well", "field", "timepoint"]) == 1).all()
+
+
+def test_wells_with_a_single_site_give_val_cells_with_an_optimism_warning():
+    table = make_plates({"a": 1, "b": 2}, plates=["P1", "P2"], sites=1, cells=10)
+    with pytest.warns(UserWarning) as caught:
+        split = split_by_well(table, "class", val_fraction=0.25, seed=1)
+    message = str(caught[0].message)
+    assert message.startswith("Class 'a' has 1 well on plate P1 with fewer than 3 sites: validation takes 2 of "
+                              "its 10 cells at random; class 'b' has 2 wells on plate P1 with fewer than 3 sites "
+                              "each: ")
+    assert ("class 'b' has 2 wells on plate P2 with fewer than 3 sites each: validation takes 5 of its 20 cells"
+            in message)
+    assert message.endswith("not whole wells or sites; their validation scores are optimistic.")
+    counts = (split == "val").groupby([table.plate, table["class"]]).sum()
+    assert counts.to_dict() == {("P1", "a"): 2, ("P1", "b"): 5, ("P2", "a"): 2, ("P2", "b"): 5}
+
+
+def test_no_site_column_gives_val_cells():
+    table = make_table((1, 3))
+    with pytest.warns(UserWarning, match=r"Class 'c0' has 1 well and the table has no site column: validation "
+                                         r"takes 4 of its 20 cells at random.*optimistic"):
+        split = split_by_well(table, "class")
+    assert (split[table["class"] == "c0"] == "val").sum() == 4
+    assert (sides_per(table, split, ["well"])[["B01", "B02", "B03"]] == 1).all()
+
+
+def test_test_takes_whole_wells_only_and_classes_with_few_wells_are_not_tested():
+    table = make_plates({"a": 2, "b": 5}, plates=["P1"])
+    with pytest.warns(UserWarning) as caught:
+        split = split_by_well(table, "class", val_fraction=0.2, test_fraction=0.2, seed=2)
+    messages = [str(w.message) for w in caught]
+    assert messages[0] == "Class 'a' has only 2 wells: none is left to hold out for test, so the class is not tested."
+    assert messages[1].startswith("Class 'a' has 2 wells: validation takes 2 of its 8 sites")
+    assert (split[table["class"] == "a"] != "test").all()
+    tested = table[split == "test"]
+    assert tested.well.nunique() == 1 and (sides_per(table, split, ["well"])[tested.well.unique()] == 1).all()
+
+
+def test_val_fraction_zero_with_few_wells_carves_nothing_and_warns_about_test_only():
+    table = make_plates({"a": 1, "b": 4}, plates=["P1"])
+    with pytest.warns(UserWarning, match=r"Class 'a' has a single well \(B02\).*no test cells") as caught:
+        split = split_by_well(table, "class", val_fraction=0, test_fraction=0.25)
+    assert len(caught) == 1 and set(split) == {"train", "test"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert set(split_by_well(table, "class", val_fraction=0)) == {"train"}
+
+
+def test_strata_are_per_plate_so_every_plate_keeps_training_cells():
+    table = make_plates({"a": 3, "b": 3}, plates=["P1", "P2", "P3"])
+    split = split_by_well(table, "class", val_fraction=0.34, test_fraction=0.34, seed=5)
+    counts = split.groupby([table.plate, table["class"]]).value_counts().unstack()
+    assert (counts[["train", "val", "test"]] == 5 * 4).all().all()  # one well of each on each plate
+
+
+def test_carving_within_wells_is_deterministic_for_a_seed():
+    table = make_plates({"a": 1, "b": 2}, sites=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        splits = [split_by_well(table, "class", seed=s) for s in (4, 4, 5, 6, 7)]
+    assert splits[0].equals(splits[1])
+    assert any(not splits[0].equals(other) for other in splits[2:])
+
+
+def test_cells_without_wells_are_each_their_own_group():
+    table = make_table((1, 1), cells=20).drop(columns="well")
+    table["fold"] = np.where(table.cell < 4, "val", "train")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        given = build_split(table, label_column="class", split_column="fold")
+        carved = build_split(table, label_column="class", val_fraction=0.25, seed=1)
+    assert given.tolist() == table.fold.tolist()
+    assert (carved == "val").groupby(table["class"]).sum().to_dict() == {"c0": 5, "c1": 5}
+    assert split_summary(table, carved, "class").loc[("val", "c0"), "groups"] == 5
+    with pytest.raises(KeyError, match="'plate'"):
+        split_by_well(table, "class", group_column="plate")
+
+
+def test_a_plate_column_with_missing_plates_is_refused_by_count():
+    table = make_plates({"a": 3, "b": 3})
+    table.loc[:6, "plate"] = None
+    with pytest.raises(ValueError, match=r"7 of 240 row\(s\) have no plate"):
+        split_by_well(table, "class")

@@ -15,14 +15,16 @@ def test_defaults_are_the_recipe():
     config = TrainConfig()
     assert (config.model, config.depth, config.width, config.dropout) == ("wrn", 2, 2, 0.0)
     assert (config.epochs, config.batch_size, config.lr, config.weight_decay) == (30, 128, 1e-3, 5e-4)
-    assert (config.schedule, config.balanced, config.early_stopping, config.augment) == ("cosine", True, 5, True)
+    assert (config.schedule, config.balanced, config.early_stopping, config.augment) == ("cosine", True, 15, True)
+    assert (config.monitor, config.normalisation, config.controls) == ("balanced_accuracy", "plate", None)
+    assert (config.tta, config.ensemble) == (None, 1)
     assert (config.input_size, config.resize_mode, config.device, config.amp) == (None, "resize", "auto", True)
     assert (config.channels_last, config.preload, config.deterministic, config.seed) == (None, None, None, 0)
     assert config.model_options == {} and config.intensity_jitter == 0.0
 
 
 def test_fields_are_plain_values_a_form_can_fill():
-    plain = {"str", "int", "float", "bool", "dict", "int | None", "bool | None"}
+    plain = {"str", "int", "float", "bool", "dict", "int | None", "bool | None", "str | None"}
     for field in dataclasses.fields(TrainConfig):
         assert field.type in plain, field.name
 

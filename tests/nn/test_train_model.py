@@ -57,7 +57,7 @@ def test_metadata_records_the_config_as_run():
     config = small(epochs=2, intensity_jitter=0.1)
     result = train(table, crops, config)
     recorded = result.meta["hyperparameters"]
-    assert recorded == {**config.to_dict(), "input_size": 16, "deterministic": True, "channels_last": False,
+    assert recorded == {**config.to_dict(), "input_size": 16, "deterministic": True, "channels_last": True,
                         "preload": True, "world_size": 1, "device": "cpu"}
     assert TrainConfig.from_meta(result.meta).input_size == 16
     assert config.input_size is None  # the caller's config is left as it was

@@ -271,7 +271,7 @@ def _train_forest(job: _Job) -> _Trained:
 
 
 def _epoch_event(epoch: int, epochs: int, row: dict) -> dict:
-    keys = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "seconds")
+    keys = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "val_balanced_accuracy", "seconds")
     return {"kind": "epoch", "epoch": int(epoch), "epochs": int(epochs), **{k: row.get(k) for k in keys}}
 
 
@@ -288,11 +288,12 @@ def _train_cnn(job: _Job) -> _Trained:
             job.progress(_epoch_event(epoch, epochs, row))
 
     result = train_model(table, store.crops, config, label_column=TRAINING_CLASS_COLUMN, split=job.split,
-                         channels=store.channels, progress=progress, cancel=job.cancel)
+                         channels=store.channels, progress=progress, cancel=job.cancel,
+                         notice=lambda text: job.step(0, config.epochs, text))
     val = table[job.rows("val")]
     job.step(config.epochs, config.epochs, f"Evaluating {len(val)} validation cells")
     predicted = predict_cells(result.model, result.meta, store.crops, indices=val[CROP_INDEX].to_numpy(),
-                              device=config.device, channels=store.channels, embeddings=False)
+                              device=config.device, channels=store.channels, embeddings=False, table=table)
     evaluation = _evaluation(val[CROP_INDEX], val[TRAINING_CLASS_COLUMN], predicted)
     result.meta["split_description"] = job.how
     record = _record(job, classes=list(result.meta["classes"]), metrics=result.metrics.get("val"),

@@ -114,7 +114,7 @@ def predict_with(project, name: str, *, crop_indices=None, catalog=None, device:
 
     model, meta = load_checkpoint(record.path, device="cpu")
     result = predict_cells(model, meta, store.crops, indices=indices, device=device, channels=store.channels,
-                           embeddings=False, progress=progress, cancel=cancel)
+                           embeddings=False, table=project.cell_table(), progress=progress, cancel=cancel)
     return result.predictions_frame(name)
 
 

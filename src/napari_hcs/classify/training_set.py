@@ -25,7 +25,7 @@ import warnings
 
 import pandas as pd
 
-from ..learn import group_labels, is_missing, split_by_well
+from ..learn import MIN_WHOLE_WELLS, group_labels, is_missing, split_by_well
 from ..project import LABEL_COLUMN, feature_columns
 from ..vocabulary import CELL_CLASS_COLUMN, CROP_INDEX, TRAINING_CLASS_COLUMN
 
@@ -231,7 +231,8 @@ def _site_columns(table: pd.DataFrame) -> list[str]:
 def interactive_split(table: pd.DataFrame, *, seed: int = 0) -> tuple[pd.Series, str]:
     """Carve validation cells: whole wells, else whole sites within wells, else single cells.
 
-    Whole wells when every class has labelled cells in two wells or more; else
+    Whole wells when every class has labelled cells in three wells or more
+    (:data:`~napari_hcs.learn.MIN_WHOLE_WELLS`); else
     whole sites (well, field, timepoint) when every class has two sites or more;
     else single cells, stratified by class. Of each class, 20 % of its wells
     (sites, cells) are held out, at least one where it has two.
@@ -254,7 +255,7 @@ def interactive_split(table: pd.DataFrame, *, seed: int = 0) -> tuple[pd.Series,
     if not labelled.any():
         return pd.Series("", index=table.index, dtype=object, name="split"), "No labelled cells."
     options = dict(val_fraction=VAL_FRACTION, seed=seed)
-    if _groups_per_class(table, labelled, ["well"]).min() >= 2:
+    if _groups_per_class(table, labelled, ["well"]).min() >= MIN_WHOLE_WELLS:
         split = split_by_well(table, TRAINING_CLASS_COLUMN, group_column="well", **options)
         return split, f"Validation: {_held_out(split, table, ['well'], 'well')}, whole wells held out."
     sites = _site_columns(table)

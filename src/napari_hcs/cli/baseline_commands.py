@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 from ..vocabulary import BASELINE_METHODS
+from ._normalisation_options import add_normalisation_arguments, normalisation_from_arguments
 from ._project_options import locked_command
 from ._split_options import add_split_arguments, split_from_arguments
 
@@ -19,9 +20,10 @@ def register(subparsers) -> None:
         "baseline",
         help="train and score random forest, LDA and linear SVM on the cells' features",
         description="Train the classical baselines on the feat_* columns of a project's cell "
-        "table, with the well-held-out split the CNNs use, and print their scores. The last "
-        "line printed is a JSON object {method: test metrics}; everything is saved to "
-        f"{RESULT_FILE} in the project.",
+        "table, normalised per plate, with the well-held-out split the CNNs use, and print their "
+        "scores (on the test cells, fitted on train and val; without test cells on val, fitted on "
+        "train). The last line printed is a JSON object {method: test metrics}; everything is "
+        f"saved to {RESULT_FILE} in the project.",
     )
     parser.add_argument("--project", required=True, help="project folder (with features computed)")
     parser.add_argument("--label-column", required=True, help="cell-table column holding the class")
@@ -37,6 +39,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel jobs of the random forest")
     add_split_arguments(parser, test_fraction=0.0)
+    add_normalisation_arguments(parser)
     locked_command(parser, run_baseline)
 
 
@@ -51,7 +54,7 @@ def _parse_methods(text: str) -> list[str]:
     return methods
 
 
-def _split_and_score(table, args, methods):
+def _split_and_score(table, args, methods, normalisation: tuple[str, str | None]):
     """Split the table, print the split summary, run the baselines; return both."""
     from tqdm import tqdm
 
@@ -59,7 +62,7 @@ def _split_and_score(table, args, methods):
 
     split = split_from_arguments(table, args, args.label_column)
     summary = split_summary(table, split, args.label_column, group_column=args.group_column)
-    print("Split (cells / wells held out whole):", file=sys.stderr)
+    print("Split (cells and wells of each class on each side):", file=sys.stderr)
     print(summary.to_string(), file=sys.stderr)
     with tqdm(total=len(methods), desc="baselines", unit="method", file=sys.stderr) as bar:
         results = run_baselines(
@@ -71,14 +74,17 @@ def _split_and_score(table, args, methods):
             n_jobs=args.n_jobs,
             group_column=args.group_column,
             corr_threshold=args.corr_threshold,
+            normalisation=normalisation[0],
+            controls=normalisation[1],
             progress=lambda done, total: bar.update(done - bar.n),
         )
     return summary, results
 
 
-def _save(folder: Path, args, summary, results: dict, evaluated_on: str) -> None:
+def _save(folder: Path, args, summary, results: dict, normalisation: tuple[str, str | None]) -> None:
     from ..learn import save_confusion_matrix_png, save_metrics
 
+    evaluated_on = next(iter(results.values()))["evaluated_on"]
     for method, result in results.items():
         png = folder / f"baseline_confusion_{method}.png"
         save_confusion_matrix_png(result["test"], png, title=f"{method} ({evaluated_on})")
@@ -89,6 +95,8 @@ def _save(folder: Path, args, summary, results: dict, evaluated_on: str) -> None
             "holdout": args.holdout,
             "group_column": args.group_column,
             "seed": args.seed,
+            "normalisation": normalisation[0],
+            "controls": normalisation[1],
             "evaluated_on": evaluated_on,
             "split": {
                 f"{side}/{cls}": {"cells": int(row.cells), "groups": int(row.groups)}
@@ -108,17 +116,18 @@ def run_baseline(args) -> int:
     if not folder.is_dir():
         raise FileNotFoundError(f"Project folder {folder} does not exist.")
     methods = _parse_methods(args.methods)
+    normalisation = normalisation_from_arguments(args)
     table = Project(folder).cell_table()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        summary, results = _split_and_score(table, args, methods)
+        summary, results = _split_and_score(table, args, methods, normalisation)
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
 
     evaluated_on = next(iter(results.values()))["evaluated_on"]
     print(f"Scores on the {evaluated_on} cells:")
     print(format_table(metrics_table(results)))
-    _save(folder, args, summary, results, evaluated_on)
+    _save(folder, args, summary, results, normalisation)
     print(f"Saved {folder / RESULT_FILE} and baseline_confusion_*.png", file=sys.stderr)
     print(json.dumps({method: result["test"] for method, result in results.items()}))
     return 0

@@ -11,13 +11,17 @@ import os
 import sys
 from pathlib import Path
 
-from ..vocabulary import BASELINE_METHODS, DEVICE_CHOICES, MODEL_NAMES, RESIZE_MODES, SCHEDULES
+from ..vocabulary import BASELINE_METHODS, DEVICE_CHOICES, MODEL_NAMES, MONITORS, RESIZE_MODES, SCHEDULES
+from ._normalisation_options import add_normalisation_arguments, normalisation_from_arguments
 from ._project_options import locked_command
 from ._split_options import add_split_arguments, split_from_arguments
 from ._types import positive_int
 
 COMPARE_JSON = "compare.json"
 COMPARE_CSV = "compare.csv"
+#: Training options recorded in compare.json beside the scores.
+CNN_SETTINGS = ("model", "depth", "width", "epochs", "batch_size", "input_size", "normalisation", "controls",
+                "ensemble")
 
 
 # -- arguments -----------------------------------------------------------------
@@ -46,8 +50,12 @@ def _add_model_arguments(parser) -> None:
     group.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (default 5e-4)")
     group.add_argument("--schedule", choices=SCHEDULES, default="cosine",
                        help="learning-rate schedule (default cosine)")
-    group.add_argument("--early-stopping", type=int, default=5,
-                       help="stop after this many epochs without better val loss (0: never; default 5)")
+    group.add_argument("--early-stopping", type=int, default=15,
+                       help="stop after this many epochs without a better validation balanced accuracy "
+                       "(loss breaking ties; 0: never; default 15)")
+    group.add_argument("--monitor", choices=MONITORS, default="balanced_accuracy",
+                       help="validation score that picks the epoch kept (default balanced_accuracy, the loss "
+                       "breaking ties)")
     group.add_argument("--no-balance", action="store_true", help="sample cells uniformly, not class-balanced")
     group.add_argument("--no-augment", action="store_true", help="no flips, rotations and random crops")
     group.add_argument("--intensity-jitter", type=float, default=0.0, help="random per-channel gain/offset s.d.")
@@ -58,6 +66,13 @@ def _add_model_arguments(parser) -> None:
                        help="device to train on, or cuda:N (default auto)")
     group.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     group.add_argument("--seed", type=int, default=0, help="seed of split, weights, sampling (default 0)")
+    group.add_argument("--ensemble", type=positive_int, default=1,
+                       help="train this many networks (seeds seed, seed+1, ...) and average them (default 1)")
+    tta = group.add_mutually_exclusive_group()
+    tta.add_argument("--tta", dest="tta", action="store_const", const=True, default=None,
+                     help="always predict with test-time augmentation (mean over the 8 flips and rotations); "
+                     "default: when it scores better on the validation cells")
+    tta.add_argument("--no-tta", dest="tta", action="store_const", const=False, help="never")
 
 
 def register(subparsers) -> None:
@@ -74,6 +89,7 @@ def register(subparsers) -> None:
                        "the label column's name kept to letters, digits, '.', '_' and '-')")
     train.add_argument("--overwrite", action="store_true", help="replace an existing model file")
     add_split_arguments(train, test_fraction=0.0)
+    add_normalisation_arguments(train)
     _add_model_arguments(train)
     locked_command(train, run_train)
 
@@ -104,6 +120,7 @@ def register(subparsers) -> None:
     compare.add_argument("--json", action="store_true", help="print only the JSON object on stdout")
     compare.add_argument("--n-jobs", type=int, default=1, help="parallel jobs of the random forest")
     add_split_arguments(compare, test_fraction=0.2)
+    add_normalisation_arguments(compare)
     _add_model_arguments(compare)
     locked_command(compare, run_compare)
 
@@ -135,27 +152,32 @@ def _train(args, table, store, split, out, *, desc: str):
 
     from ..nn import TrainConfig, train_model
 
+    normalisation, controls = normalisation_from_arguments(args)
     config = TrainConfig(
         model=args.model, depth=args.depth, width=args.width, dropout=args.dropout, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
-        balanced=not args.no_balance, early_stopping=args.early_stopping, augment=not args.no_augment,
+        balanced=not args.no_balance, early_stopping=args.early_stopping, monitor=args.monitor,
+        augment=not args.no_augment,
         intensity_jitter=args.intensity_jitter, input_size=args.input_size, resize_mode=args.resize_mode,
+        normalisation=normalisation, controls=controls, tta=args.tta, ensemble=args.ensemble,
         device=args.device, amp=not args.no_amp, seed=args.seed,
     )
     show = _is_main_process()
-    with tqdm(total=args.epochs, desc=desc, unit="epoch", file=sys.stderr, disable=not show) as bar:
+    total = args.epochs * args.ensemble
+    with tqdm(total=total, desc=desc, unit="epoch", file=sys.stderr, disable=not show) as bar:
 
         def progress(epoch: int, epochs: int, row: dict) -> None:
             shown = {"loss": row["train_loss"]}
             if row.get("val_loss") is not None:
                 shown["val_loss"] = row["val_loss"]
-            if row.get("val_accuracy") is not None:
-                shown["val_acc"] = row["val_accuracy"]
+            if row.get("val_balanced_accuracy") is not None:
+                shown["val_bal_acc"] = row["val_balanced_accuracy"]
             bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items()})
-            bar.update(1)
+            bar.update(epoch - bar.n)
 
         return train_model(table, store.crops, config, label_column=args.label_column, split=split,
-                           channels=store.channels, checkpoint_path=out, progress=progress)
+                           channels=store.channels, checkpoint_path=out, progress=progress,
+                           notice=lambda text: bar.write(text, file=sys.stderr))
 
 
 def _model_path(project, out: str | None, stem: str, *, overwrite: bool) -> Path:
@@ -198,6 +220,8 @@ def run_train(args) -> int:
         "model": str(out),
         "best_epoch": result.meta["best_epoch"],
         "epochs_run": len(result.history),
+        "tta": result.meta["tta"],
+        "normalisation": result.meta["normalisation"]["method"],
         "seconds": round(sum(row["seconds"] for row in result.history), 2),
         "split": result.meta["split"]["counts"],
         **result.metrics,
@@ -255,8 +279,10 @@ def run_compare(args) -> int:
     if not _is_main_process():
         return 0
     print("compare: baselines (random forest, LDA, linear SVM) ...", file=sys.stderr)
+    normalisation, controls = normalisation_from_arguments(args)
     baselines = run_baselines(table, args.label_column, split, methods=BASELINE_METHODS, seed=args.seed,
-                              n_jobs=args.n_jobs, group_column=args.group_column)
+                              n_jobs=args.n_jobs, group_column=args.group_column, normalisation=normalisation,
+                              controls=controls)
     evaluated_on, cnn_metrics = _evaluated(cnn.metrics)
     results = {"cnn": cnn_metrics}
     results.update({name: baselines[name][baselines[name].get("evaluated_on", "test")] for name in BASELINE_METHODS})
@@ -267,7 +293,7 @@ def run_compare(args) -> int:
         "evaluated_on": evaluated_on,
         "split": cnn.meta["split"]["counts"],
         "cnn_model": str(out),
-        "cnn_settings": {k: cnn.meta["hyperparameters"][k] for k in ("model", "depth", "width", "epochs", "batch_size")},
+        "cnn_settings": {**{k: cnn.meta["hyperparameters"][k] for k in CNN_SETTINGS}, "tta": cnn.meta["tta"]},
         "seconds": {"cnn": round(sum(r["seconds"] for r in cnn.history), 2),
                     **{name: baselines[name].get("seconds") for name in BASELINE_METHODS}},
         "results": results,

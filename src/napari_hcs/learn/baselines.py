@@ -2,8 +2,10 @@
 
 The baselines read the ``feat_*`` columns of the cell table (written by
 ``napari-hcs features``) and use the very split a CNN is trained on, so their
-scores compare directly. Everything that is learned from data (which features
-to keep, the scaling, the SVM's ``C``) is learned on the train cells only.
+scores compare directly. The features are normalised per plate first (no
+label used); everything else that is learned from data (which features to
+keep, the scaling, the SVM's ``C``) is learned on the fitted cells only (train,
+and val when test cells are evaluated), never on the evaluated ones.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import pandas as pd
 from ..cancel import CancelCheck, Cancelled, is_cancelled
 from ..project import feature_columns
 from ..vocabulary import BASELINE_METHODS
-from .feature_prep import NO_FEATURES, prepare_features
+from .feature_prep import NO_FEATURES, check_normalisation, normalise_features, prepare_features
 from .groups import group_labels
 from .labels import LabelledCells, check_labels
 from .metrics import classification_metrics
 from .model_selection import choose_svm_c, linear_svm
+from .plates import Controls, controls_text
 
 __all__ = ["METHODS", "run_baselines"]
 
@@ -70,15 +73,15 @@ _BUILDERS: dict[str, Callable[[_TrainSet], tuple[object, dict]]] = {
 }
 
 
-def _fit_predict(method: str, train: _TrainSet, x_eval: Sequence[np.ndarray]):
-    """Fit one baseline; return (predictions per eval frame, params)."""
+def _fit_predict(method: str, train: _TrainSet, x_eval: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Fit one baseline; return its predictions of the evaluated cells, and its params."""
     from sklearn.exceptions import ConvergenceWarning
 
     model, params = _BUILDERS[method](train)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(train.x, train.y)
-    return [model.predict(x) if len(x) else np.array([]) for x in x_eval], params
+    return model.predict(x_eval), params
 
 
 def _check_methods(methods: Sequence[str]) -> None:
@@ -100,17 +103,34 @@ def _feature_counts(info: dict) -> dict:
     }
 
 
-def _scores(cells: LabelledCells, predictions: dict[str, np.ndarray]) -> dict:
-    """Metrics on val and test (test falls back to val when the split has no test cells)."""
-    scores = {}
-    for name in ("val", "test"):
-        rows = cells.rows(name)
-        scores[name] = (
-            classification_metrics(cells.labels[rows].to_numpy(), predictions[name], cells.classes)
-            if rows.any()
-            else None
-        )
-    return {"test": scores["test"] or scores["val"], "val": scores["val"]}
+def _fit_rows(cells: LabelledCells) -> tuple[pd.Series, list[str], str]:
+    """The rows each method is fitted on, their splits, and the split it is evaluated on.
+
+    With test cells: fitted on train and val (the classical methods choose
+    their settings by cross-validation inside), evaluated on test. Without:
+    fitted on train, evaluated on val.
+    """
+    if cells.rows("test").any():
+        fitted_on = ["train", "val"] if cells.rows("val").any() else ["train"]
+        return cells.rows("train") | cells.rows("val"), fitted_on, "test"
+    if not cells.rows("val").any():
+        raise ValueError("The split has neither test nor val cells to evaluate on.")
+    return cells.rows("train"), ["train"], "val"
+
+
+def _train_set(table, cells, fit_rows, *, group_column, corr_threshold, seed, n_jobs, cancel):
+    """Prepare the fitted cells' features; return the train set, the prepared evaluation frame, info."""
+    eval_rows = cells.rows("test") if cells.rows("test").any() else cells.rows("val")
+    x_fit, (x_eval,), info = prepare_features(table[fit_rows], [table[eval_rows]], corr_threshold=corr_threshold)
+    train = _TrainSet(
+        x=x_fit.to_numpy(),
+        y=cells.labels[fit_rows].to_numpy(),
+        groups=group_labels(table[fit_rows], group_column).to_numpy(),
+        seed=seed,
+        n_jobs=n_jobs,
+        cancel=cancel,
+    )
+    return train, x_eval.to_numpy(), info
 
 
 def run_baselines(
@@ -123,20 +143,29 @@ def run_baselines(
     n_jobs: int | None = None,
     group_column: str | Sequence[str] = "well",
     corr_threshold: float | None = 0.95,
+    normalisation: str = "plate",
+    controls: Controls = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: CancelCheck = None,
 ) -> dict:
     """Train and evaluate the classical baselines on a split of the cell table.
 
-    Each method is fitted on the ``train`` cells (features prepared by
-    :func:`~napari_hcs.learn.feature_prep.prepare_features` on those cells
-    alone) and evaluated on the ``test`` cells, or on the ``val`` cells when
-    the split has no test cells.
+    The ``feat_*`` columns are first normalised per plate
+    (:func:`~napari_hcs.learn.feature_prep.normalise_features`: each plate by
+    all its cells, or by its control cells; no label is used), unless
+    ``normalisation="global"``. When the split has test cells, each method
+    is fitted on the ``train`` and ``val`` cells (val only picks the CNN's
+    epochs; these methods choose their settings by cross-validation inside)
+    and evaluated on the ``test`` cells; without test cells it is fitted on
+    ``train`` and evaluated on ``val``. The features are prepared by
+    :func:`~napari_hcs.learn.feature_prep.prepare_features` on the fitted
+    cells alone.
 
     Methods: ``random_forest`` (500 trees), ``lda`` (linear discriminant
     analysis with Ledoit-Wolf shrinkage), ``svm`` (linear SVM, one-vs-rest,
     ``C`` chosen by :func:`~napari_hcs.learn.model_selection.choose_svm_c` on
-    the train cells, folds holding out whole wells).
+    the fitted cells, folds holding out whole wells, or cells when the table
+    has no wells).
 
     Parameters
     ----------
@@ -159,6 +188,12 @@ def run_baselines(
         :func:`~napari_hcs.learn.groups.group_labels`).
     corr_threshold : float or None
         Correlation filter of the feature preparation.
+    normalisation : {"plate", "global"}
+        One of :data:`~napari_hcs.vocabulary.NORMALISATIONS`: per plate, or
+        one scaling learned on the fitted cells.
+    controls : str or (str, sequence of str), optional
+        Control cells each plate is normalised by (``"compound=DMSO"``); None:
+        all its cells. Only with ``"plate"``.
     progress : callable, optional
         ``progress(n_done, n_total)`` after each method.
     cancel : callable or Event, optional
@@ -170,9 +205,12 @@ def run_baselines(
     dict
         ``{method: {"test": metrics, "val": metrics or None, "evaluated_on":
         "test" or "val", "params": {...}, "seconds": float}}``; metrics from
-        :func:`~napari_hcs.learn.metrics.classification_metrics`. ``params``
-        also holds ``n_train`` and the feature counts. After a cancel, only the
-        methods that finished.
+        :func:`~napari_hcs.learn.metrics.classification_metrics`, ``"test"``
+        holding those of the evaluated cells, ``"val"`` the same when val was
+        evaluated (None when it was fitted on). ``params`` also holds
+        ``n_train`` (cells fitted on), ``fitted_on`` (``["train", "val"]`` or
+        ``["train"]``), ``normalisation``, ``controls`` (text or None) and the
+        feature counts. After a cancel, only the methods that finished.
 
     Raises
     ------
@@ -180,9 +218,11 @@ def run_baselines(
         If the label column is missing (the message lists the columns), a
         single class, a class without training cells, or a bad split.
     KeyError
-        If the group column is missing (the message lists the columns).
+        If the group column or the control column is missing (the message
+        lists the columns).
     ValueError
-        If there are no feature columns, no cells to evaluate, or an unknown method.
+        If there are no feature columns, no cells to evaluate, an unknown
+        method or normalisation, or controls that a plate lacks.
 
     Examples
     --------
@@ -196,43 +236,42 @@ def run_baselines(
     >>> results = run_baselines(table, "class", split, methods=["lda"])
     >>> results["lda"]["evaluated_on"], results["lda"]["test"]["accuracy"]
     ('val', 0.95)
+    >>> results["lda"]["params"]["fitted_on"], results["lda"]["params"]["normalisation"]
+    (['train'], 'plate')
     """
     _check_methods(methods)
+    check_normalisation(normalisation)
     cells = check_labels(table, label_column, split)
     if not feature_columns(table):
         raise ValueError(NO_FEATURES)
-    if not (cells.rows("test").any() or cells.rows("val").any()):
-        raise ValueError("The split has neither test nor val cells to evaluate on.")
-    train_rows = cells.rows("train")
-    x_train, (x_val, x_test), info = prepare_features(
-        table[train_rows],
-        [table[cells.rows("val")], table[cells.rows("test")]],
-        corr_threshold=corr_threshold,
+    fit_rows, fitted_on, evaluated_on = _fit_rows(cells)
+    table = normalise_features(table, normalisation=normalisation, controls=controls)
+    train, x_eval, info = _train_set(
+        table, cells, fit_rows,
+        group_column=group_column, corr_threshold=corr_threshold, seed=seed, n_jobs=n_jobs, cancel=cancel,
     )
-    train = _TrainSet(
-        x=x_train.to_numpy(),
-        y=cells.labels[train_rows].to_numpy(),
-        groups=group_labels(table[train_rows], group_column).to_numpy(),
-        seed=seed,
-        n_jobs=n_jobs,
-        cancel=cancel,
-    )
-    common = {"evaluated_on": "test" if cells.rows("test").any() else "val"}
-    params = {"n_train": int(train_rows.sum()), **_feature_counts(info)}
+    params = {
+        "n_train": int(fit_rows.sum()),
+        "fitted_on": fitted_on,
+        "normalisation": normalisation,
+        "controls": controls_text(controls),
+        **_feature_counts(info),
+    }
+    y_eval = cells.labels[cells.rows(evaluated_on)].to_numpy()
     results = {}
     for done, method in enumerate(methods):
         if is_cancelled(cancel):
             break
         start = time.perf_counter()
         try:
-            (pred_val, pred_test), method_params = _fit_predict(
-                method, train, [x_val.to_numpy(), x_test.to_numpy()]
-            )
+            predicted, method_params = _fit_predict(method, train, x_eval)
         except Cancelled:
             break
+        metrics = classification_metrics(y_eval, predicted, cells.classes)
         results[method] = {
-            **_scores(cells, {"val": pred_val, "test": pred_test}),
-            **common,
+            "test": metrics,
+            "val": metrics if evaluated_on == "val" else None,
+            "evaluated_on": evaluated_on,
             "params": {**method_params, **params},
             "seconds": round(time.perf_counter() - start, 3),
         }

@@ -3,7 +3,9 @@
 A scikit-learn :class:`~sklearn.pipeline.Pipeline`: median imputation, a
 filter of constant features, :class:`CorrelationFilter` (drops features that
 repeat an earlier one), z-scoring. :func:`prepare_features` fits it on the
-train cells and applies it to every other set of cells.
+train cells and applies it to every other set of cells. Before it,
+:func:`normalise_features` may z-score each plate's features by that plate's
+own cells (or control cells), which uses no label and removes plate effects.
 
 Examples
 --------
@@ -32,8 +34,17 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..project import feature_columns
+from ..vocabulary import NORMALISATIONS
+from .plates import Controls, controls_text, normalise_per_plate
 
-__all__ = ["NO_FEATURES", "CorrelationFilter", "feature_pipeline", "prepare_features"]
+__all__ = [
+    "NO_FEATURES",
+    "CorrelationFilter",
+    "check_normalisation",
+    "feature_pipeline",
+    "normalise_features",
+    "prepare_features",
+]
 
 #: Message of a cell table without feature columns.
 NO_FEATURES = "The cell table has no feature columns (feat_*): run 'napari-hcs features' first."
@@ -112,6 +123,81 @@ def _as_float_frame(frame: pd.DataFrame, columns: list[str], what: str) -> pd.Da
         )
     values = frame[columns].apply(pd.to_numeric, errors="coerce").astype(float)
     return values.replace([np.inf, -np.inf], np.nan)
+
+
+def check_normalisation(normalisation: str) -> None:
+    """Raise ValueError unless ``normalisation`` is one of :data:`~napari_hcs.vocabulary.NORMALISATIONS`.
+
+    Examples
+    --------
+    >>> check_normalisation("per-well")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown normalisation 'per-well'; normalisations are: plate, global.
+    """
+    if normalisation not in NORMALISATIONS:
+        raise ValueError(
+            f"Unknown normalisation {normalisation!r}; normalisations are: {', '.join(NORMALISATIONS)}."
+        )
+
+
+def normalise_features(
+    table: pd.DataFrame, *, normalisation: str = "plate", controls: Controls = None
+) -> pd.DataFrame:
+    """Return the table with its ``feat_*`` columns normalised per plate, or as they are.
+
+    With ``"plate"``, every feature is z-scored within each plate by the
+    plate's cells, all of them whatever their split (no label is used), or its
+    control cells with ``controls``; see
+    :func:`~napari_hcs.learn.plates.normalise_per_plate`. Non-numeric values
+    and +/-inf count as missing and stay so. With ``"global"`` the table is
+    returned as it is (:func:`prepare_features` then scales with the train
+    cells' statistics alone).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Cell table with ``feat_*`` columns (and ``plate``; without it the
+        table is one plate).
+    normalisation : {"plate", "global"}
+        One of :data:`~napari_hcs.vocabulary.NORMALISATIONS`.
+    controls : str, (str, sequence of str) or None
+        Control cells of each plate (``"compound=DMSO"``); only with ``"plate"``.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``table`` with normalised (float) feature columns; with
+        ``"global"``, ``table`` itself.
+
+    Raises
+    ------
+    ValueError
+        If the normalisation is unknown, ``controls`` come with ``"global"``,
+        or as :func:`~napari_hcs.learn.plates.normalise_per_plate`.
+    KeyError
+        If the control column is missing.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"plate": ["P1", "P1", "P2", "P2"], "feat_a": [1.0, 3.0, 10.0, 30.0]})
+    >>> normalise_features(table)["feat_a"].tolist()
+    [-1.0, 1.0, -1.0, 1.0]
+    >>> normalise_features(table, normalisation="global") is table
+    True
+    """
+    check_normalisation(normalisation)
+    if normalisation == "global":
+        if controls_text(controls) is not None:
+            raise ValueError("Control cells are used by the 'plate' normalisation only; got 'global'.")
+        return table
+    columns = feature_columns(table)
+    if not columns:
+        return table
+    values = _as_float_frame(table, columns, "the cell table")
+    out = table.copy()
+    out[columns] = normalise_per_plate(values, table, controls=controls)
+    return out
 
 
 def _refuse_missing(n_missing: pd.Series) -> None:

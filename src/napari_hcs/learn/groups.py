@@ -13,6 +13,11 @@ Examples
 ['P1/B02', 'P2/B02', 'P2/B03']
 >>> group_labels(table, "plate,well,site").tolist()
 ['P1/B02/1', 'P2/B02/1', 'P2/B03/2']
+
+Cells without wells (a table of crops with no ``well`` column) are each their own group:
+
+>>> group_labels(pd.DataFrame({"moa": ["DMSO", "taxol"]})).tolist()
+['cell/0', 'cell/1']
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ import pandas as pd
 
 from ..names import suggest
 
-__all__ = ["group_columns", "group_labels", "group_name", "require_columns"]
+__all__ = [
+    "cell_groups",
+    "group_columns",
+    "group_labels",
+    "group_name",
+    "groups_are_cells",
+    "parse_column_values",
+    "require_columns",
+]
 
 
 def require_columns(table: pd.DataFrame, *columns: str) -> None:
@@ -33,6 +46,47 @@ def require_columns(table: pd.DataFrame, *columns: str) -> None:
             raise KeyError(
                 f"Column {column!r} is not in the cell table; columns are: {suggest(column, table.columns)}."
             )
+
+
+def parse_column_values(text: str, *, what: str, example: str) -> tuple[str, list[str]]:
+    """Read ``"COLUMN=VALUE[,VALUE]"`` as a column and its values.
+
+    The one reader of the held-out rows (``--holdout``) and the control cells
+    (``--controls``); ``what`` and ``example`` word its error.
+
+    Parameters
+    ----------
+    text : str
+        ``"COLUMN=VALUE[,VALUE]"``; blanks around the names are ignored.
+    what : str
+        What the text gives, for the error (``"Holdout"``, ``"Controls"``).
+    example : str
+        A valid text, for the error.
+
+    Returns
+    -------
+    column : str
+    values : list of str
+
+    Raises
+    ------
+    ValueError
+        If the text has no ``=``, no column or no value.
+
+    Examples
+    --------
+    >>> parse_column_values("moa = DMSO, control", what="Controls", example="compound=DMSO")
+    ('moa', ['DMSO', 'control'])
+    >>> parse_column_values("moa", what="Controls", example="compound=DMSO")
+    Traceback (most recent call last):
+    ...
+    ValueError: Controls 'moa': expected COLUMN=VALUE[,VALUE], e.g. compound=DMSO.
+    """
+    column, sep, values = str(text).partition("=")
+    listed = [value.strip() for value in values.split(",") if value.strip()]
+    if not sep or not column.strip() or not listed:
+        raise ValueError(f"{what} {text!r}: expected COLUMN=VALUE[,VALUE], e.g. {example}.")
+    return column.strip(), listed
 
 
 def group_columns(group_column: str | Sequence[str]) -> list[str]:
@@ -55,13 +109,38 @@ def group_name(group_column: str | Sequence[str]) -> str:
     return "/".join(group_columns(group_column))
 
 
+def groups_are_cells(table: pd.DataFrame, group_column: str | Sequence[str] = "well") -> bool:
+    """Whether each cell is its own group: wells asked for, and the table has no ``well`` column.
+
+    Examples
+    --------
+    >>> groups_are_cells(pd.DataFrame({"moa": ["DMSO"]})), groups_are_cells(pd.DataFrame({"well": ["B02"]}))
+    (True, False)
+    """
+    return group_columns(group_column) == ["well"] and "well" not in table.columns
+
+
+def cell_groups(table: pd.DataFrame) -> pd.Series:
+    """Return one group per row, ``"cell/<row position>"``: the groups of cells without wells.
+
+    Examples
+    --------
+    >>> cell_groups(pd.DataFrame({"moa": ["DMSO", "taxol"]}, index=[7, 3])).to_dict()
+    {7: 'cell/0', 3: 'cell/1'}
+    """
+    names = [f"cell/{position}" for position in range(len(table))]
+    return pd.Series(names, index=table.index, dtype=object, name="group")
+
+
 def group_labels(table: pd.DataFrame, group_column: str | Sequence[str] = "well") -> pd.Series:
     """Return the group of each row that a split must keep together.
 
     Wells are named per plate (``B02`` exists on every plate), so when
     ``group_column`` is ``"well"`` and the table has a ``plate`` column with more
     than one plate, the group is ``"<plate>/<well>"``. Several columns
-    (``"plate,well,site"`` or a list) give ``"<plate>/<well>/<site>"``.
+    (``"plate,well,site"`` or a list) give ``"<plate>/<well>/<site>"``. Wells of
+    a table without a ``well`` column (cells imported without wells) are the
+    cells themselves (:func:`cell_groups`).
 
     Parameters
     ----------
@@ -79,10 +158,13 @@ def group_labels(table: pd.DataFrame, group_column: str | Sequence[str] = "well"
     Raises
     ------
     KeyError
-        If a group column is not in the table (the message lists the columns).
+        If a group column other than the default ``well`` is not in the table
+        (the message lists the columns).
     ValueError
         If some rows have no group.
     """
+    if groups_are_cells(table, group_column):
+        return cell_groups(table)
     columns = group_columns(group_column)
     require_columns(table, *columns)
     for column in columns:

@@ -10,8 +10,8 @@ back; a trained model records its config in ``meta["hyperparameters"]``.
 Examples
 --------
 >>> config = TrainConfig(model="cnn2", epochs=5)
->>> config.batch_size, config.schedule
-(128, 'cosine')
+>>> config.batch_size, config.schedule, config.normalisation
+(128, 'cosine', 'plate')
 >>> TrainConfig.from_dict(config.to_dict()) == config
 True
 >>> TrainConfig(schedule="step")
@@ -28,7 +28,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from ..vocabulary import MODEL_NAMES, RESIZE_MODES, SCHEDULES
+from ..vocabulary import MODEL_NAMES, MONITORS, NORMALISATIONS, RESIZE_MODES, SCHEDULES
 from .device import check_device_name
 from .models import hyperparameter_names
 
@@ -65,7 +65,11 @@ class TrainConfig:
         Draw training cells with probability inversely proportional to their
         class size (each epoch draws as many cells as the train split holds).
     early_stopping : int
-        Stop after this many epochs without a lower validation loss (0: never).
+        Stop after this many epochs without a better validation score (0: never).
+    monitor : {"balanced_accuracy", "loss"}
+        The validation score that picks the epoch kept (and that early
+        stopping watches): the balanced accuracy, the loss breaking ties, or the
+        loss alone. Autoencoders always watch their loss.
     augment : bool
         Random flips, 90-degree rotations and pad-4 random crops.
     intensity_jitter : float
@@ -75,12 +79,28 @@ class TrainConfig:
         keeps the crop size.
     resize_mode : {"resize", "center"}
         How crops reach ``input_size``.
+    normalisation : {"plate", "global"}
+        ``"plate"``: every crop is normalised with its own plate's per-channel
+        statistics (the plate's control cells' with ``controls``; a new plate's
+        are computed from its cells at prediction); ``"global"``: one mean and
+        standard deviation from the training crops.
+    controls : str, optional
+        ``"COLUMN=VALUE[,VALUE]"`` naming each plate's control cells (e.g.
+        ``"compound=DMSO"``), with ``normalisation="plate"``.
+    tta : bool or None
+        Predict with test-time augmentation: class probabilities averaged over
+        the 8 flips and 90-degree rotations of each crop. None: when it scores
+        better on the validation cells than one view (on when there are none).
+    ensemble : int
+        Networks trained with seeds ``seed``, ``seed + 1``, ...; their class
+        probabilities are averaged (:class:`~napari_hcs.nn.models.SeedEnsemble`).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
     amp : bool
         Mixed precision (bfloat16, or float16 with loss scaling) on CUDA only.
     channels_last : bool or None
-        Channels-last memory format; None: on CUDA.
+        Channels-last memory format; None: on CUDA and CPU (1.1-1.3x faster
+        training on CPU, see ``benchmarks/train_speed.py``), not on MPS.
     preload : bool or None
         Read the training crops into (device) memory once; None: when they take
         at most 4 GiB (and a quarter of the free GPU memory). Otherwise batches
@@ -110,11 +130,16 @@ class TrainConfig:
     weight_decay: float = 5e-4
     schedule: str = "cosine"
     balanced: bool = True
-    early_stopping: int = 5
+    early_stopping: int = 15
+    monitor: str = "balanced_accuracy"
     augment: bool = True
     intensity_jitter: float = 0.0
     input_size: int | None = None
     resize_mode: str = "resize"
+    normalisation: str = "plate"
+    controls: str | None = None
+    tta: bool | None = None
+    ensemble: int = 1
     device: str = "auto"
     amp: bool = True
     channels_last: bool | None = None
@@ -126,11 +151,14 @@ class TrainConfig:
         self._check_choice("model", MODEL_NAMES)
         self._check_choice("schedule", SCHEDULES)
         self._check_choice("resize_mode", RESIZE_MODES)
+        self._check_choice("normalisation", NORMALISATIONS)
+        self._check_choice("monitor", MONITORS)
+        self._check_controls()
         try:
             self.device = check_device_name(self.device)
         except ValueError as error:
             raise ValueError(f"TrainConfig.device: {error}") from None
-        for name in ("depth", "width", "epochs", "batch_size"):
+        for name in ("depth", "width", "epochs", "batch_size", "ensemble"):
             self._check_integer(name, minimum=1)
         for name in ("early_stopping", "seed"):
             self._check_integer(name, minimum=0)
@@ -142,9 +170,11 @@ class TrainConfig:
         self._check_number("dropout", "a number in [0, 1)", lambda v: 0 <= v < 1)
         for name in ("balanced", "augment", "amp"):
             self._check_flag(name, optional=False)
-        for name in ("channels_last", "preload", "deterministic"):
+        for name in ("channels_last", "preload", "deterministic", "tta"):
             self._check_flag(name, optional=True)
         self._check_model_options()
+        if self.ensemble > 1 and self.model == "ae":
+            raise ValueError("TrainConfig.ensemble: an autoencoder learns no classes to average; use ensemble=1.")
 
     # -- checks ------------------------------------------------------------------
 
@@ -174,6 +204,16 @@ class TrainConfig:
         if not isinstance(value, (bool, np.bool_)):
             self._fail(name, "True, False or None" if optional else "True or False")
         setattr(self, name, bool(value))
+
+    def _check_controls(self) -> None:
+        if self.controls in (None, ""):
+            self.controls = None
+            return
+        column, sep, values = str(self.controls).partition("=")
+        if not isinstance(self.controls, str) or not sep or not column.strip() or not values.strip():
+            self._fail("controls", "COLUMN=VALUE[,VALUE] (e.g. compound=DMSO) or None")
+        if self.normalisation != "plate":
+            raise ValueError("TrainConfig.controls needs normalisation='plate' (each plate against its controls).")
 
     def _check_model_options(self) -> None:
         options = self.model_options

@@ -89,9 +89,16 @@ class CropReader:
         Raise on NaN/inf in floating-point crops (:func:`check_finite_crops`).
     describe : callable, optional
         ``describe(crop_index) -> str`` naming the cell in error messages.
+    normalise : callable, optional
+        ``normalise(crops, crop_indices) -> float32 crops`` applied to every read
+        (a :class:`~napari_hcs.nn.plate_normalisation.PlateNormaliser`).
+    channels : list of int, optional
+        The stored channels to return, in this order (before ``normalise``); all by default.
     """
 
-    def __init__(self, crops, *, cache_chunks: int = 16, check_finite: bool = True, describe=None):
+    def __init__(self, crops, *, cache_chunks: int = 16, check_finite: bool = True, describe=None,
+                 normalise: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                 channels: list[int] | None = None):
         if len(getattr(crops, "shape", ())) != 4:
             raise ValueError(
                 f"Crops must be an array of shape (cells, channels, size, size); got shape "
@@ -99,7 +106,11 @@ class CropReader:
             )
         self.crops = crops
         self.shape = tuple(int(s) for s in crops.shape)
-        self.dtype = np.dtype(crops.dtype)
+        self.channels = None if channels is None else list(channels)
+        if self.channels is not None:
+            self.shape = (self.shape[0], len(self.channels), *self.shape[2:])
+        self.dtype = np.dtype(np.float32 if normalise is not None else crops.dtype)
+        self.normalise = normalise
         self.chunk = chunk_rows(crops)
         self.cache_chunks = max(1, int(cache_chunks))
         self.check_finite = check_finite
@@ -134,7 +145,7 @@ class CropReader:
         if self.chunk is None:
             out = np.asarray(self.crops[crop_indices])
         else:
-            out = np.empty((len(crop_indices), *self.shape[1:]), dtype=self.dtype)
+            out = np.empty((len(crop_indices), *self.crops.shape[1:]), dtype=self.crops.dtype)
             chunk_ids = crop_indices // self.chunk
             order = np.argsort(chunk_ids, kind="stable")
             bounds = np.flatnonzero(np.diff(chunk_ids[order])) + 1
@@ -143,8 +154,12 @@ class CropReader:
                     continue
                 chunk_id = int(chunk_ids[group[0]])
                 out[group] = self._chunk(chunk_id)[crop_indices[group] - chunk_id * self.chunk]
+        if self.channels is not None:
+            out = out[:, self.channels]
         if self.check_finite:
             check_finite_crops(out, crop_indices, self.describe)
+        if self.normalise is not None:
+            out = self.normalise(out, crop_indices)
         return out
 
     def iter_batches(self, crop_indices, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -27,8 +27,10 @@ from ..vocabulary import CROP_INDEX, EMBEDDING_PREFIX, PROBABILITY_PREFIX
 from .checkpoint import load_checkpoint
 from .crop_reader import CropReader
 from .device import resolve_device
+from .plate_normalisation import PlateNormaliser
 from .preprocess import Preprocess
 from .sampling import prefetched
+from .tta import tta_classify
 
 __all__ = ["PredictResult", "predict_cells", "predict_project", "embedding_column_names", "top_two"]
 
@@ -210,6 +212,22 @@ def _embed(model: nn.Module, batch: torch.Tensor):
     return None, model.embed(batch).float()
 
 
+def _normaliser(meta: dict, table, crops, channel_index, cancel) -> PlateNormaliser | None:
+    """The model's per-plate normalisation, knowing the plates of ``table`` (None: global)."""
+    stored = PlateNormaliser.from_meta(meta.get("normalisation"))
+    if stored is None:
+        return None
+    if table is None and len(stored.plates) == 1:  # crops without plate metadata: the model's one plate
+        table = pd.DataFrame({CROP_INDEX: np.arange(int(crops.shape[0])), "plate": stored.plates[0]})
+    if table is None:
+        raise ValueError(
+            f"This model normalises every plate with its own statistics (trained on plate(s) "
+            f"{', '.join(stored.plates)}); pass the cell table of these crops (table=..., with crop_index "
+            "and plate) so that each cell is normalised with its plate's."
+        )
+    return stored.extend(table, crops, channels=channel_index, cancel=cancel)
+
+
 def predict_cells(
     model: nn.Module | str | os.PathLike,
     meta: dict | None,
@@ -220,11 +238,12 @@ def predict_cells(
     device: str | torch.device = "auto",
     channels: list[str] | None = None,
     embeddings: bool = True,
-    amp: bool = True,
+    table: pd.DataFrame | None = None,
+    tta: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel=None,
 ) -> PredictResult:
-    """Classify and embed cells with a trained model.
+    """Classify and embed cells with a trained model (in mixed precision on CUDA).
 
     Parameters
     ----------
@@ -246,8 +265,16 @@ def predict_cells(
         when the data holds the model's channels in another order).
     embeddings : bool
         Also return the embeddings.
-    amp : bool
-        Mixed precision on CUDA.
+    table : DataFrame, optional
+        The cell table of ``crops`` (``crop_index``, ``plate``, and the controls
+        column of a model normalised against controls); needed by a model
+        normalised per plate: plates it was trained on use its stored
+        statistics, every other plate its own, computed from its cells here.
+        Without a table, the crops count as cells of the model's plate when it
+        was trained on one (an error when on several).
+    tta : bool, optional
+        Average the class probabilities (and embeddings) over the 8 flips and
+        rotations of each crop; None: as the model was trained to (``meta["tta"]``).
     progress : callable, optional
         ``progress(done, total)`` after each batch.
     cancel : callable or threading.Event, optional
@@ -261,7 +288,8 @@ def predict_cells(
     Raises
     ------
     ValueError
-        If the crops' channels or size do not match the model's (naming both).
+        If the crops' channels or size do not match the model's (naming both),
+        or a per-plate model gets no table.
 
     Examples
     --------
@@ -295,10 +323,13 @@ def predict_cells(
     n = len(crop_indices)
     probabilities = np.empty((n, len(class_names)), dtype=np.float32) if classify else None
     embedded = np.empty((n, model.embedding_dim), dtype=np.float32) if embeddings else None
+    reader = CropReader(crops, cache_chunks=2, channels=channel_index,
+                        normalise=_normaliser(meta, table, crops, channel_index, cancel))
+    averaged = classify and (bool(meta.get("tta", False)) if tta is None else tta)
     outputs = iter_model_outputs(
-        model, CropReader(crops, cache_chunks=2), crop_indices, preprocess,
-        batch_size=batch_size, device=device, forward=_classify if classify else _embed,
-        channel_index=channel_index, amp=amp, channels_last=device.type == "cuda", cancel=cancel,
+        model, reader, crop_indices, preprocess,
+        batch_size=batch_size, device=device, forward=tta_classify if averaged else (_classify if classify else _embed),
+        channels_last=device.type in ("cuda", "cpu"), cancel=cancel,
     )
     done = 0
     for positions, (logits, embedding) in outputs:
@@ -355,9 +386,16 @@ def predict_project(
     cells = store.cells()
     if cells.empty:
         raise ValueError(f"Project {project_dir} has no cells yet; run 'napari-hcs segment' first.")
+    table = cells
+    controls = (meta.get("normalisation") or {}).get("controls")
+    if controls and controls.partition("=")[0].strip() not in cells.columns:  # a well annotation
+        from ..project import Project
+
+        table = Project(project_dir).cell_table()
     result = predict_cells(
         model, meta, store.crops, indices=cells[CROP_INDEX].to_numpy(), batch_size=batch_size,
-        device=device, channels=store.channels, embeddings=embeddings, progress=progress, cancel=cancel,
+        device=device, channels=store.channels, embeddings=embeddings, table=table, progress=progress,
+        cancel=cancel,
     )
     if result.probabilities is not None:
         name = Path(model_path).stem if model_name is None else model_name

@@ -145,6 +145,8 @@ class CropDataset(torch.utils.data.Dataset):
         Decoded chunks kept in memory (see :class:`CropReader`).
     describe : callable, optional
         ``describe(crop_index) -> str`` naming a cell in error messages.
+    normalise : callable, optional
+        Per-crop normalisation applied as crops are read (see :class:`CropReader`).
 
     Notes
     -----
@@ -155,8 +157,8 @@ class CropDataset(torch.utils.data.Dataset):
     (pass ``collate_fn=CropDataset.collate``).
     """
 
-    def __init__(self, crops, crop_indices, labels=None, *, cache_chunks: int = 16, describe=None):
-        self.reader = CropReader(crops, cache_chunks=cache_chunks, describe=describe)
+    def __init__(self, crops, crop_indices, labels=None, *, cache_chunks: int = 16, describe=None, normalise=None):
+        self.reader = CropReader(crops, cache_chunks=cache_chunks, describe=describe, normalise=normalise)
         self.crop_indices = np.asarray(crop_indices, dtype=np.int64)
         if labels is None:
             labels = np.full(len(self.crop_indices), -1)

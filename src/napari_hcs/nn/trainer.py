@@ -2,10 +2,11 @@
 
 A :class:`Trainer` holds the network, its Adam optimiser and learning-rate
 schedule and trains one epoch at a time; an :class:`Evaluator` computes the
-validation loss (summed over the processes when distributed) and the final
-metrics; :func:`fit` runs the epochs and keeps the state of the best one by
-validation loss, with early stopping; a cancel after the first finished epoch
-ends the run with that best state.
+validation loss, accuracy and balanced accuracy (summed over the processes when
+distributed) and the final metrics, with or without test-time augmentation;
+:func:`fit` runs the epochs and keeps the state of the best one by validation
+balanced accuracy (the loss breaking ties), with early stopping; a cancel after
+the first finished epoch ends the run with that best state.
 """
 
 from __future__ import annotations
@@ -29,10 +30,13 @@ from .device import DistributedContext
 from .predict import autocast_context, iter_model_outputs
 from .prepare import Prepared, Subset
 from .preprocess import Preprocess
+from .tta import tta_logits
 
 __all__ = ["Evaluator", "FitOutcome", "Task", "Trainer", "fit", "seeded"]
 
 CANCELLED = "Training was cancelled."
+#: Batches timed at the start of the first epoch for the estimate of an epoch's duration.
+TIMED_BATCHES = 3
 
 
 @contextmanager
@@ -113,12 +117,16 @@ class Trainer:
         Mixed precision and memory format in effect on this device.
     cancel : callable or threading.Event, optional
         Checked before each batch.
+    notice : callable, optional
+        ``notice(seconds_per_batch)`` once, after the first few batches of the
+        first epoch (the estimate of an epoch's duration is made from it).
     """
 
     def __init__(self, net, batches, preprocess: Preprocess, ctx: DistributedContext, config: TrainConfig, *,
-                 classify: bool, amp: bool, channels_last: bool, cancel=None):
+                 classify: bool, amp: bool, channels_last: bool, cancel=None, notice=None):
         self.net, self.batches, self.preprocess, self.ctx = net, batches, preprocess, ctx
         self.config, self.amp, self.channels_last, self.cancel = config, amp, channels_last, cancel
+        self.notice = notice
         self.task = Task(classify)
         self.trained = net
         if ctx.enabled:
@@ -152,6 +160,16 @@ class Trainer:
         self.scheduler.step()
         return loss, hits
 
+    def _report_speed(self, timed_from: float, last_loss: torch.Tensor) -> None:
+        if self.notice is None:
+            return
+        last_loss.item()  # waits for the device
+        self._report((time.perf_counter() - timed_from) / TIMED_BATCHES)
+
+    def _report(self, seconds_per_batch: float) -> None:
+        notice, self.notice = self.notice, None
+        notice(seconds_per_batch)
+
     def epoch(self, epoch: int) -> dict:
         """Train one epoch; return its history row (without validation)."""
         device = self.ctx.device
@@ -160,8 +178,12 @@ class Trainer:
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         seen = 0
-        for raw, labels in self.batches.epoch(epoch):
+        for batch_number, (raw, labels) in enumerate(self.batches.epoch(epoch)):
             check_cancel(self.cancel, CANCELLED)
+            if batch_number == 1:
+                timed_from = time.perf_counter()
+            if batch_number == 1 + TIMED_BATCHES:
+                self._report_speed(timed_from, loss)
             loss, hits = self._step(raw, labels)
             # Accumulated on the device: no synchronisation per batch.
             loss_sum += loss.detach().double() * len(labels)
@@ -171,6 +193,8 @@ class Trainer:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - started
+        if self.notice is not None:  # an epoch too short to time batch by batch
+            self._report(seconds / max(len(self.batches), 1))
         _synchronise_buffers(self.net, self.ctx)
         return {
             "epoch": epoch,
@@ -183,7 +207,7 @@ class Trainer:
 
 
 class Evaluator:
-    """Validation loss and final metrics of a network over subsets of the crop store.
+    """Validation scores and final metrics of a network over subsets of the crop store.
 
     Parameters
     ----------
@@ -199,6 +223,8 @@ class Evaluator:
         Device and rank of this process.
     batch_size : int
         Cells per forward pass.
+    n_classes : int
+        Number of classes (0 for an autoencoder).
     amp, channels_last : bool
         Mixed precision and memory format in effect on this device.
     cancel : callable or threading.Event, optional
@@ -206,42 +232,49 @@ class Evaluator:
     """
 
     def __init__(self, model: nn.Module, task: Task, reader: CropReader, preprocess: Preprocess,
-                 ctx: DistributedContext, *, batch_size: int, amp: bool, channels_last: bool, cancel=None):
+                 ctx: DistributedContext, *, batch_size: int, n_classes: int, amp: bool, channels_last: bool,
+                 cancel=None):
         self.model, self.task, self.reader, self.preprocess, self.ctx = model, task, reader, preprocess, ctx
-        self.options = dict(batch_size=batch_size, device=ctx.device, forward=task.forward_eval, amp=amp,
+        self.n_classes = n_classes
+        self.options = dict(batch_size=batch_size, device=ctx.device, amp=amp,
                             channels_last=channels_last, cancel=cancel, cancel_message=CANCELLED)
 
     def ignore_cancel(self) -> None:
         """Stop checking the cancel (a cancelled run still gets the metrics of its best epoch)."""
         self.options["cancel"] = None
 
-    def _outputs(self, crop_indices: np.ndarray):
-        return iter_model_outputs(self.model, self.reader, crop_indices, self.preprocess, **self.options)
+    def _outputs(self, crop_indices: np.ndarray, tta: bool):
+        forward = (lambda model, batch: (tta_logits(model, batch),)) if tta else self.task.forward_eval
+        return iter_model_outputs(self.model, self.reader, crop_indices, self.preprocess, forward=forward,
+                                  **self.options)
 
-    def loss(self, subset: Subset, *, shard: bool) -> tuple[float, float | None]:
-        """Mean loss and accuracy over a subset; with ``shard``, split over and summed across processes."""
-        ctx = self.ctx
+    def scores(self, subset: Subset, *, shard: bool, tta: bool = False) -> dict:
+        """``val_loss``, ``val_accuracy`` and ``val_balanced_accuracy`` over a subset.
+
+        With ``shard``, the subset is split over the processes and the counts
+        summed across them. An autoencoder gets its reconstruction error as the
+        loss and None for the accuracies.
+        """
+        ctx, k = self.ctx, max(self.n_classes, 1)
         crop_indices, labels = subset.crop_indices, subset.labels
         if shard and ctx.enabled:
             crop_indices, labels = crop_indices[ctx.rank :: ctx.world_size], labels[ctx.rank :: ctx.world_size]
-        totals = torch.zeros(3, dtype=torch.float64, device=ctx.device)  # loss sum, correct, count
+        totals = torch.zeros(2 + k * k, dtype=torch.float64, device=ctx.device)  # loss sum, count, confusion
         label_tensor = torch.from_numpy(labels).to(ctx.device)
-        for positions, (outputs,) in self._outputs(crop_indices):
+        for positions, (outputs,) in self._outputs(crop_indices, tta):
             index = torch.from_numpy(positions).to(ctx.device)
             if self.task.classify:
                 y = label_tensor[index]
                 totals[0] += F.cross_entropy(outputs, y, reduction="sum").double()
-                totals[1] += (outputs.argmax(dim=1) == y).sum()
+                totals[2:] += torch.bincount(y * k + outputs.argmax(dim=1), minlength=k * k).double()
             else:
                 totals[0] += outputs.sum().double()
-            totals[2] += len(positions)
+            totals[1] += len(positions)
         if shard and ctx.enabled:
             torch.distributed.all_reduce(totals)
-        loss_sum, correct, count = totals.tolist()
-        count = max(count, 1)
-        return loss_sum / count, (correct / count if self.task.classify else None)
+        return _scores(totals.cpu().numpy(), k, classify=self.task.classify)
 
-    def metrics(self, prepared: Prepared) -> dict:
+    def metrics(self, prepared: Prepared, *, tta: bool = False) -> dict:
         """``{"val": ..., "test": ...}`` for the subsets that have cells (see :class:`TrainResult`)."""
         from ..learn import classification_metrics
 
@@ -251,17 +284,30 @@ class Evaluator:
             if subset is None:
                 continue
             if not self.task.classify:
-                loss, _ = self.loss(subset, shard=False)
+                loss = self.scores(subset, shard=False)["val_loss"]
                 metrics[name] = {"reconstruction_mse": loss, "n": int(len(subset.crop_indices))}
                 continue
             predicted = np.empty(len(subset.crop_indices), dtype=np.int64)
-            for positions, (outputs,) in self._outputs(subset.crop_indices):
+            for positions, (outputs,) in self._outputs(subset.crop_indices, tta):
                 predicted[positions] = outputs.argmax(dim=1).cpu().numpy()
             classes = np.asarray(prepared.classes, dtype=object)
             metrics[name] = classification_metrics(
                 classes[subset.labels].tolist(), classes[predicted].tolist(), list(prepared.classes)
             )
         return metrics
+
+
+def _scores(totals: np.ndarray, k: int, *, classify: bool) -> dict:
+    """Loss, accuracy and balanced accuracy (mean recall of the classes present) from summed counts."""
+    count = max(float(totals[1]), 1.0)
+    scores = {"val_loss": float(totals[0]) / count, "val_accuracy": None, "val_balanced_accuracy": None}
+    if classify:
+        confusion = totals[2:].reshape(k, k)
+        present = confusion.sum(axis=1) > 0
+        recall = np.diag(confusion)[present] / confusion.sum(axis=1)[present]
+        scores["val_accuracy"] = float(np.trace(confusion)) / count
+        scores["val_balanced_accuracy"] = float(recall.mean()) if present.any() else None
+    return scores
 
 
 @dataclass
@@ -276,8 +322,12 @@ class FitOutcome:
 
 def fit(trainer: Trainer, evaluator: Evaluator, prepared: Prepared,
         progress: Callable[[int, int, dict], None] | None = None) -> FitOutcome:
-    """Run the epochs; keep the best state by validation loss (the last one without val cells).
+    """Run the epochs; keep the best state by validation score (the last one without val cells).
 
+    The score of a classifier is its validation balanced accuracy, the lower
+    validation loss breaking ties (``config.monitor="loss"``: the loss alone);
+    an autoencoder's is its validation loss.
+    Early stopping ends the run ``config.early_stopping`` epochs after the best.
     A cancel after at least one finished epoch ends the run with the best epoch so far
     (``cancelled`` True); a cancel during the first epoch raises
     :class:`napari_hcs.cancel.Cancelled`.
@@ -285,12 +335,12 @@ def fit(trainer: Trainer, evaluator: Evaluator, prepared: Prepared,
     Returns
     -------
     FitOutcome
-        ``history`` (one row per finished epoch), ``best`` (``loss``, ``epoch`` and
+        ``history`` (one row per finished epoch), ``best`` (``score``, ``epoch`` and
         ``state``, the network's state dict, of the best epoch), ``stopped_early``
         (early stopping ended the run) and ``cancelled``.
     """
     config, ctx = trainer.config, trainer.ctx
-    outcome = FitOutcome(history=[], best={"loss": float("inf"), "epoch": 0, "state": None})
+    outcome = FitOutcome(history=[], best={"score": None, "epoch": 0, "state": None})
     has_val = "val" in prepared.subsets
     for epoch in range(1, config.epochs + 1):
         try:
@@ -301,10 +351,9 @@ def fit(trainer: Trainer, evaluator: Evaluator, prepared: Prepared,
             outcome.cancelled = True
             return outcome
         outcome.history.append(row)
-        best = outcome.best
-        monitored = row["val_loss"] if has_val else row["train_loss"]
-        if not has_val or monitored < best["loss"]:
-            best.update(loss=monitored, epoch=epoch, state=copy.deepcopy(trainer.net.state_dict()))
+        best, score = outcome.best, _monitored(row, has_val, config.monitor)
+        if score is None or best["score"] is None or score > best["score"]:
+            best.update(score=score, epoch=epoch, state=copy.deepcopy(trainer.net.state_dict()))
         if progress is not None and ctx.is_main:
             progress(epoch, config.epochs, row)
         if has_val and config.early_stopping and epoch - best["epoch"] >= config.early_stopping:
@@ -313,10 +362,19 @@ def fit(trainer: Trainer, evaluator: Evaluator, prepared: Prepared,
     return outcome
 
 
+def _monitored(row: dict, has_val: bool, monitor: str) -> tuple | None:
+    """What the best epoch maximises: (balanced accuracy, -loss) on val, or (-loss,)."""
+    if not has_val:
+        return None
+    if monitor == "loss" or row.get("val_balanced_accuracy") is None:
+        return (-row["val_loss"],)
+    return (row["val_balanced_accuracy"], -row["val_loss"])
+
+
 def _epoch(trainer: Trainer, evaluator: Evaluator, prepared: Prepared, epoch: int) -> dict:
-    """One epoch of training and its validation loss and accuracy (when there are val cells)."""
+    """One epoch of training and its validation scores (when there are val cells)."""
     row = trainer.epoch(epoch)
     if "val" in prepared.subsets:
         trainer.net.eval()
-        row["val_loss"], row["val_accuracy"] = evaluator.loss(prepared.subsets["val"], shard=True)
+        row.update(evaluator.scores(prepared.subsets["val"], shard=True))
     return row

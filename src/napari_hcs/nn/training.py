@@ -5,13 +5,19 @@ the crops of a cell table, with the options of a :class:`~napari_hcs.nn.config.T
 split into train / val / test by whole wells
 (:func:`napari_hcs.learn.splits.split_by_well`):
 
-* per-channel normalisation from the training crops (one streaming pass);
+* per-plate normalisation: every crop with its own plate's per-channel
+  statistics, or its control cells' (:mod:`napari_hcs.nn.plate_normalisation`),
+  then the per-channel statistics of the training crops (one streaming pass);
 * class-balanced sampling, batch augmentation (flips, 90-degree rotations,
   pad-4 random crop, optional intensity jitter) on the training device;
 * Adam with weight decay, a cosine or one-cycle learning-rate schedule;
-* the best epoch by validation loss is kept, with early stopping, and a
-  cancel after the first finished epoch returns it too;
-* mixed precision and channels-last memory on CUDA;
+* the best epoch by validation balanced accuracy (the loss breaking ties) is
+  kept, with early stopping, and a cancel after the first finished epoch
+  returns it too;
+* test-time augmentation over the 8 flips and rotations when it scores better
+  on the validation cells, and optionally an ensemble of seeds;
+* an estimate of an epoch's duration after its first batches (``notice``);
+* mixed precision on CUDA, channels-last memory on CUDA and CPU;
 * the same seed gives the same model on the same device.
 
 Launched with ``torchrun`` (``WORLD_SIZE`` > 1) it trains with
@@ -35,16 +41,19 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..cancel import check_cancel
+from ..cancel import Cancelled, check_cancel
+from ..vocabulary import CROP_INDEX
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .crop_reader import CropReader, chunk_rows
 from .device import DistributedContext, distributed_context
-from .models import build_model, model_task
+from .models import SeedEnsemble, build_model, model_task
+from .plate_normalisation import PlateNormaliser
 from .prepare import Prepared, TrainingError, check_crops, prepare_subsets
 from .preprocess import Preprocess, channel_statistics
 from .sampling import ChunkBatchSampler, CropDataset, DeviceBatches, StreamingBatches
-from .trainer import Evaluator, FitOutcome, Trainer, fit, seeded
+from .epoch_estimate import epoch_notice
+from .trainer import Evaluator, FitOutcome, Task, Trainer, fit, seeded
 
 __all__ = ["TrainResult", "TrainingError", "train_model"]
 
@@ -61,19 +70,26 @@ class TrainResult:
     Attributes
     ----------
     model : torch.nn.Module
-        The trained network (best epoch by validation loss), in eval mode.
+        The trained network (best epoch by validation balanced accuracy; a
+        :class:`~napari_hcs.nn.models.SeedEnsemble` of such networks with
+        ``ensemble`` > 1), in eval mode.
     history : list of dict
         One row per epoch: ``epoch``, ``lr``, ``train_loss``, ``train_accuracy``,
-        ``val_loss``, ``val_accuracy``, ``seconds``, ``images_per_s``.
+        ``val_loss``, ``val_accuracy``, ``val_balanced_accuracy``, ``seconds``,
+        ``images_per_s`` (and ``member``, the seed's number, in an ensemble).
     metrics : dict
         ``{"val": ..., "test": ...}`` for the splits that have cells, each from
         :func:`napari_hcs.learn.metrics.classification_metrics` (autoencoders:
         ``{"reconstruction_mse": ...}``). Empty on ranks other than 0.
     meta : dict
-        Checkpoint metadata: architecture, channels, preprocessing, classes,
-        ``hyperparameters`` (the :class:`TrainConfig` as run, with the choices
-        made for this device, the device type and the number of processes),
-        history, best epoch, ``stopped_early``, ``cancelled``, split counts, metrics.
+        Checkpoint metadata: architecture, channels, preprocessing,
+        ``normalisation`` (method, controls and each plate's statistics), ``tta``
+        (whether predictions average the 8 views) and ``tta_check`` (the
+        validation scores it was chosen on), classes, ``hyperparameters`` (the
+        :class:`TrainConfig` as run, with the choices made for this device, the
+        device type and the number of processes), history, best epoch,
+        ``members`` (per seed: seed, best epoch, epochs run), ``stopped_early``,
+        ``cancelled``, split counts, metrics.
     checkpoint : pathlib.Path or None
         Where the model was written (``checkpoint_path``), on rank 0.
     cancelled : bool
@@ -107,6 +123,8 @@ class _Run:
     config: TrainConfig
     progress: Callable[[int, int, dict], None] | None
     cancel: object
+    table: pd.DataFrame
+    notice: Callable[[str], None] | None = None
 
 
 def train_model(
@@ -120,6 +138,7 @@ def train_model(
     checkpoint_path: str | os.PathLike | None = None,
     progress: Callable[[int, int, dict], None] | None = None,
     cancel=None,
+    notice: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train a network on the crops of a cell table.
 
@@ -152,6 +171,10 @@ def train_model(
         stops and the best epoch so far is returned (and written) with
         ``cancelled=True``; set earlier, :class:`napari_hcs.cancel.Cancelled` (an
         InterruptedError) is raised and nothing is written.
+    notice : callable, optional
+        ``notice(text)`` once the first batches are timed: the estimated time per
+        epoch and of the whole run on this device, and on CPU, when an epoch is
+        long, the cheaper input size to ask for.
 
     Returns
     -------
@@ -194,7 +217,8 @@ def train_model(
     try:
         config = _as_run(config, ctx.device, shape=shape, dtype=crops.dtype,
                          train_cells=len(prepared.subsets["train"].crop_indices))
-        run = _Run(prepared, crops, shape, channels, label_column, classify, ctx, config, progress, cancel)
+        run = _Run(prepared, crops, shape, channels, label_column, classify, ctx, config, progress, cancel,
+                   table=table, notice=notice)
         with seeded(config.seed, config.deterministic):
             return _train(run, checkpoint_path)
     finally:
@@ -203,11 +227,12 @@ def train_model(
 
 def _as_run(config: TrainConfig, device: torch.device, *, shape: tuple, dtype, train_cells: int) -> TrainConfig:
     """The config with the choices left to the device made: kernels, memory format, preloading, input size."""
-    n_bytes = train_cells * int(np.prod(shape[1:])) * np.dtype(dtype).itemsize
+    itemsize = 4 if config.normalisation == "plate" else np.dtype(dtype).itemsize  # normalised crops are float32
+    n_bytes = train_cells * int(np.prod(shape[1:])) * itemsize
     return replace(
         config,
         deterministic=device.type == "cpu" if config.deterministic is None else config.deterministic,
-        channels_last=device.type == "cuda" if config.channels_last is None else config.channels_last,
+        channels_last=device.type in ("cuda", "cpu") if config.channels_last is None else config.channels_last,
         preload=_preload_fits(n_bytes, device) if config.preload is None else config.preload,
         input_size=config.input_size or shape[-1],
     )
@@ -253,16 +278,26 @@ def _training_batches(run: _Run, reader: CropReader, preprocess: Preprocess):
     preprocess.mean, preprocess.std = channel_statistics(reader, train_set.crop_indices, preprocess, cancel=run.cancel)
     return StreamingBatches(
         CropDataset(run.crops, train_set.crop_indices, train_set.labels, cache_chunks=reader.cache_chunks,
-                    describe=prepared.describe),
+                    describe=prepared.describe, normalise=reader.normalise),
         ChunkBatchSampler(train_set.crop_indices, chunk_rows=chunk_rows(run.crops), window=SHUFFLE_WINDOW,
                           **sampler_options),
         ctx.device,
     )
 
 
-def _network(run: _Run, preprocess: Preprocess) -> nn.Module:
+def _plate_normaliser(run: _Run) -> PlateNormaliser | None:
+    """Each plate's statistics, from every cell of the table (unlabelled ones too), or None (global)."""
+    if run.config.normalisation != "plate":
+        return None
+    table = run.table
+    cells = table[table[CROP_INDEX].notna()]
+    return PlateNormaliser.fit(cells, run.crops, controls=run.config.controls, seed=run.config.seed,
+                               cancel=run.cancel, describe=run.prepared.describe)
+
+
+def _network(run: _Run, preprocess: Preprocess, seed: int) -> nn.Module:
     config = run.config
-    torch.manual_seed(config.seed)
+    torch.manual_seed(seed)
     classes = {"num_classes": len(run.prepared.classes)} if run.classify else {}
     net = build_model(config.model, in_channels=run.shape[1], crop_size=preprocess.size, **classes,
                       **config.network_options()).to(run.ctx.device)
@@ -271,39 +306,111 @@ def _network(run: _Run, preprocess: Preprocess) -> nn.Module:
     return net
 
 
+def _evaluator(run: _Run, model: nn.Module, reader: CropReader, preprocess: Preprocess) -> Evaluator:
+    config = run.config
+    return Evaluator(model, Task(run.classify), reader, preprocess, run.ctx,
+                     batch_size=max(2 * config.batch_size, 256), n_classes=len(run.prepared.classes),
+                     amp=config.amp and run.ctx.device.type == "cuda", channels_last=config.channels_last,
+                     cancel=run.cancel)
+
+
+def _fit_member(run: _Run, batches, reader: CropReader, preprocess: Preprocess, member: int):
+    """Train the network of one seed; return it (best epoch loaded, eval mode) and its FitOutcome."""
+    config = replace(run.config, seed=run.config.seed + member)
+    batches.sampler.seed = config.seed
+    net = _network(run, preprocess, config.seed)
+    trainer = Trainer(net, batches, preprocess, run.ctx, config, classify=run.classify,
+                      amp=config.amp and run.ctx.device.type == "cuda", channels_last=config.channels_last,
+                      cancel=run.cancel, notice=_notice(run, batches, preprocess) if member == 0 else None)
+    evaluator = _evaluator(run, net, reader, preprocess)
+    progress = _member_progress(run.progress, member, config.ensemble)
+    outcome = fit(trainer, evaluator, run.prepared, progress)
+    net.load_state_dict(outcome.best["state"])
+    return net.eval(), outcome
+
+
+def _notice(run: _Run, batches, preprocess: Preprocess):
+    if run.notice is None or not run.ctx.is_main:
+        return None
+    return epoch_notice(run.notice, config=run.config, device=run.ctx.device, n_batches=len(batches),
+                        val_cells=len(run.prepared.subsets["val"].crop_indices) if "val" in run.prepared.subsets else 0,
+                        input_size=preprocess.size)
+
+
+def _member_progress(progress, member: int, members: int):
+    """Epoch progress over every seed of an ensemble (``member`` in the row)."""
+    if progress is None or members == 1:
+        return progress
+
+    def report(epoch: int, epochs: int, row: dict) -> None:
+        progress(member * epochs + epoch, members * epochs, {**row, "member": member})
+
+    return report
+
+
 def _train(run: _Run, checkpoint_path) -> TrainResult:
     ctx, crops, config = run.ctx, run.crops, run.config
-    amp = config.amp and ctx.device.type == "cuda"
+    normaliser = _plate_normaliser(run)
     reader = CropReader(crops, cache_chunks=2 + SHUFFLE_WINDOW // max(chunk_rows(crops) or SHUFFLE_WINDOW, 1),
-                        describe=run.prepared.describe)
+                        describe=run.prepared.describe, normalise=normaliser)
     preprocess = Preprocess(crop_size=run.shape[-1], input_size=config.input_size, mode=config.resize_mode)
     batches = _training_batches(run, reader, preprocess)
-    net = _network(run, preprocess)
-    trainer = Trainer(net, batches, preprocess, ctx, config, classify=run.classify, amp=amp,
-                      channels_last=config.channels_last, cancel=run.cancel)
-    evaluator = Evaluator(net, trainer.task, reader, preprocess, ctx, batch_size=max(2 * config.batch_size, 256),
-                          amp=amp, channels_last=config.channels_last, cancel=run.cancel)
-    outcome = fit(trainer, evaluator, run.prepared, run.progress)
-    if outcome.cancelled:
+    members, outcomes = [], []
+    for member in range(config.ensemble):
+        try:
+            net, outcome = _fit_member(run, batches, reader, preprocess, member)
+        except Cancelled:
+            if not members:
+                raise
+            break  # the seeds finished so far make the ensemble
+        members.append(net)
+        outcomes.append(outcome)
+        if outcome.cancelled:
+            break
+    cancelled = outcomes[-1].cancelled or len(members) < config.ensemble
+    model = members[0] if len(members) == 1 else SeedEnsemble(members).to(ctx.device).eval()
+    evaluator = _evaluator(run, model, reader, preprocess)
+    if cancelled:
         evaluator.ignore_cancel()
-    net.load_state_dict(outcome.best["state"])
-    net.eval()
-    metrics = evaluator.metrics(run.prepared) if ctx.is_main else {}
-    meta = _meta(run, net, preprocess, outcome, metrics=metrics)
-    net = net.to(memory_format=torch.contiguous_format)
+    tta, tta_check = _choose_tta(run, evaluator)
+    metrics = evaluator.metrics(run.prepared, tta=tta) if ctx.is_main else {}
+    meta = _meta(run, model, preprocess, outcomes, metrics=metrics, cancelled=cancelled)
+    meta.update(normalisation=normaliser.to_meta() if normaliser else {"method": "global"}, tta=tta,
+                tta_check=tta_check)
+    model = model.to(memory_format=torch.contiguous_format)
     written = None
     if checkpoint_path is not None and ctx.is_main:
-        written = save_checkpoint(checkpoint_path, net, meta)
+        written = save_checkpoint(checkpoint_path, model, meta)
     ctx.barrier()
-    return TrainResult(model=net, history=outcome.history, metrics=metrics, meta=meta, checkpoint=written,
-                       cancelled=outcome.cancelled)
+    return TrainResult(model=model, history=meta["history"], metrics=metrics, meta=meta, checkpoint=written,
+                       cancelled=cancelled)
 
 
-def _meta(run: _Run, net: nn.Module, preprocess: Preprocess, outcome: FitOutcome, *, metrics: dict) -> dict:
+def _choose_tta(run: _Run, evaluator: Evaluator) -> tuple[bool, dict | None]:
+    """Whether predictions average the 8 views, and the validation scores that decided it."""
+    config, val = run.config, run.prepared.subsets.get("val")
+    if not run.classify:
+        return False, None
+    if config.tta is not None or val is None:
+        return config.tta is not False, None
+    plain = evaluator.scores(val, shard=True)
+    averaged = evaluator.scores(val, shard=True, tta=True)
+
+    def key(scores: dict) -> tuple:
+        return (scores["val_balanced_accuracy"], -scores["val_loss"])
+
+    check = {"plain": plain, "tta": averaged}
+    return key(averaged) > key(plain), check
+
+
+def _meta(run: _Run, model: nn.Module, preprocess: Preprocess, outcomes: list[FitOutcome], *, metrics: dict,
+          cancelled: bool) -> dict:
     """The checkpoint metadata of a finished run."""
+    history = [({**row, "member": i} if len(outcomes) > 1 else row)
+               for i, outcome in enumerate(outcomes) for row in outcome.history]
     return {
         "task": "classification" if run.classify else "embedding",
-        "architecture": dict(net.config),
+        "architecture": dict(model.config),
         "napari_hcs_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "channels": run.channels,
@@ -313,10 +420,12 @@ def _meta(run: _Run, net: nn.Module, preprocess: Preprocess, outcome: FitOutcome
         "label_column": run.label_column,
         "hyperparameters": {**run.config.to_dict(), "world_size": run.ctx.world_size,
                             "device": run.ctx.device.type},
-        "history": outcome.history,
-        "best_epoch": outcome.best["epoch"],
-        "stopped_early": outcome.stopped_early,
-        "cancelled": outcome.cancelled,
+        "history": history,
+        "best_epoch": outcomes[0].best["epoch"],
+        "members": [{"seed": run.config.seed + i, "best_epoch": o.best["epoch"], "epochs_run": len(o.history),
+                     "stopped_early": o.stopped_early} for i, o in enumerate(outcomes)],
+        "stopped_early": outcomes[0].stopped_early,
+        "cancelled": cancelled,
         "split": {"counts": run.prepared.split_counts, "groups": run.prepared.split_groups},
         "metrics": metrics,
     }

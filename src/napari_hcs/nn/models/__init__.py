@@ -10,6 +10,10 @@ name       model
 ``ae``     convolutional autoencoder, embeddings only (:class:`ConvAutoencoder`)
 =========  ===============================================================
 
+Training with several seeds (``TrainConfig.ensemble``) gives a
+:class:`SeedEnsemble` of one of them; :func:`build_model` rebuilds it from its
+config (name ``"ensemble"``, not a network one picks).
+
 Classifiers return logits from ``forward(x)`` and ``(logits, embedding)`` from
 ``forward(x, return_embedding=True)``; every model has ``embed(x)`` (the
 penultimate layer), ``embedding_dim`` and ``task`` (``"classification"`` or
@@ -26,12 +30,14 @@ from torch import nn
 
 from .autoencoder import ConvAutoencoder
 from .cnn import PlainCNN
+from .ensemble import ENSEMBLE, SeedEnsemble
 from .wide_resnet import WideResNet
 
 __all__ = [
     "MODELS",
     "ConvAutoencoder",
     "PlainCNN",
+    "SeedEnsemble",
     "WideResNet",
     "build_model",
     "hyperparameter_names",
@@ -105,6 +111,8 @@ def build_model(name: str, **hp) -> nn.Module:
     >>> model.config["width"]
     2
     """
+    if name == ENSEMBLE and set(hp) == {"members"}:
+        return SeedEnsemble([build_model(**dict(member)) for member in hp["members"]])
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}; models are: {', '.join(MODELS)}.")
     constructor = MODELS[name]

@@ -1,0 +1,261 @@
+"""Plates of a cell table, their control cells, and per-plate normalisation.
+
+Each plate of a screen is stained and imaged on its own, so its intensities
+(and every feature built on them) carry an offset and a scale of their own: a
+classifier trained on one plate and tested on another learns the plate as
+much as the phenotype. Normalising each plate by its own statistics, or by
+those of its control cells (DMSO wells, say), removes that batch effect, as
+profiling pipelines do (pycytominer's ``normalize`` with ``samples``).
+
+Examples
+--------
+>>> table = pd.DataFrame({"plate": ["P1"] * 3 + ["P2"] * 3,
+...                       "compound": ["DMSO", "DMSO", "taxol"] * 2,
+...                       "feat_dna": [1.0, 3.0, 9.0, 11.0, 13.0, 19.0]})
+>>> normalise_per_plate(table[["feat_dna"]], table, controls="compound=DMSO")["feat_dna"].tolist()
+[-1.0, 1.0, 7.0, -1.0, 1.0, 7.0]
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import numpy as np
+import pandas as pd
+
+from ..names import shorten
+from .groups import parse_column_values, require_columns
+
+__all__ = [
+    "PLATE_COLUMN",
+    "SINGLE_PLATE",
+    "control_mask",
+    "controls_text",
+    "normalise_per_plate",
+    "parse_controls",
+    "plate_keys",
+]
+
+#: Column naming the plate of each cell.
+PLATE_COLUMN = "plate"
+#: Plate key of every row of a table without a plate column.
+SINGLE_PLATE = "(one plate)"
+
+#: Control cells as text (``"compound=DMSO"``), as ``(column, values)``, or None (every cell).
+Controls = Union[str, tuple[str, Sequence[str]], None]
+
+
+def parse_controls(text: str | None) -> tuple[str, list[str]] | None:
+    """Read ``"COLUMN=VALUE[,VALUE]"`` as the column and values of the control cells.
+
+    The grammar of ``--holdout`` (:func:`~napari_hcs.learn.groups.parse_column_values`).
+
+    Parameters
+    ----------
+    text : str or None
+        ``"compound=DMSO"``, ``"moa=DMSO,control"``; None or blank: no controls.
+
+    Returns
+    -------
+    (str, list of str) or None
+        The column and its control values; None without controls.
+
+    Raises
+    ------
+    ValueError
+        If the text is not ``COLUMN=VALUE[,VALUE]``.
+
+    Examples
+    --------
+    >>> parse_controls("compound=DMSO"), parse_controls("moa = DMSO, control"), parse_controls("")
+    (('compound', ['DMSO']), ('moa', ['DMSO', 'control']), None)
+    >>> parse_controls("compound")
+    Traceback (most recent call last):
+    ...
+    ValueError: Controls 'compound': expected COLUMN=VALUE[,VALUE], e.g. compound=DMSO.
+    """
+    if text is None or not str(text).strip():
+        return None
+    return parse_column_values(text, what="Controls", example="compound=DMSO")
+
+
+def controls_text(controls: Controls) -> str | None:
+    """Return controls as ``"COLUMN=VALUE[,VALUE]"`` (what a result file records), or None.
+
+    Examples
+    --------
+    >>> controls_text(("moa", ["DMSO", "control"])), controls_text(" compound = DMSO "), controls_text(None)
+    ('moa=DMSO,control', 'compound=DMSO', None)
+    """
+    parsed = _controls(controls)
+    return None if parsed is None else f"{parsed[0]}={','.join(parsed[1])}"
+
+
+def _controls(controls: Controls) -> tuple[str, list[str]] | None:
+    if controls is None or isinstance(controls, str):
+        return parse_controls(controls)
+    column, values = controls
+    values = [values] if isinstance(values, str) else [str(value) for value in values]
+    return str(column), values
+
+
+def plate_keys(table: pd.DataFrame) -> pd.Series:
+    """Return the plate of each row as text; :data:`SINGLE_PLATE` without a plate column.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Cell table, with or without a ``plate`` column.
+
+    Returns
+    -------
+    Series of str
+        Index aligned with ``table``, named ``"plate"``.
+
+    Raises
+    ------
+    ValueError
+        If some rows have no plate (the message says how many).
+
+    Examples
+    --------
+    >>> plate_keys(pd.DataFrame({"plate": ["P1", 2]})).tolist()
+    ['P1', '2']
+    >>> plate_keys(pd.DataFrame({"well": ["B02"]})).tolist()
+    ['(one plate)']
+    """
+    if PLATE_COLUMN not in table.columns:
+        return pd.Series(SINGLE_PLATE, index=table.index, dtype=object, name=PLATE_COLUMN)
+    missing = int(table[PLATE_COLUMN].isna().sum())
+    if missing:
+        raise ValueError(
+            f"{missing} of {len(table)} row(s) have no plate (column {PLATE_COLUMN!r}); every cell "
+            "needs one to be split or normalised by plate."
+        )
+    return table[PLATE_COLUMN].astype(str).rename(PLATE_COLUMN)
+
+
+def control_mask(table: pd.DataFrame, controls: Controls = None) -> pd.Series:
+    """Return which rows are control cells; every row without controls.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Cell table.
+    controls : str, (str, sequence of str) or None
+        ``"compound=DMSO"`` (see :func:`parse_controls`), ``("compound",
+        ["DMSO"])``, or None: every row counts.
+
+    Returns
+    -------
+    Series of bool
+        Index aligned with ``table``, named ``"control"``.
+
+    Raises
+    ------
+    KeyError
+        If the control column is missing (the message lists the columns).
+    ValueError
+        If a control value is not in the column (the message lists its values),
+        or a plate has no control cell.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"plate": ["P1", "P1", "P2"], "compound": ["DMSO", "taxol", "DMSO"]})
+    >>> control_mask(table, "compound=DMSO").tolist()
+    [True, False, True]
+    >>> control_mask(table, ("compound", ["taxol"]))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Plate P2 has no control cells (compound=taxol); every plate needs some to be normalised ...
+    """
+    parsed = _controls(controls)
+    if parsed is None:
+        return pd.Series(True, index=table.index, name="control")
+    column, values = parsed
+    require_columns(table, column)
+    present = sorted(table[column].dropna().astype(str).unique())
+    unknown = [value for value in values if value not in present]
+    if unknown:
+        raise ValueError(
+            f"Control value(s) {', '.join(map(repr, unknown))} not found in column {column!r}; "
+            f"its values are: {shorten(present)}."
+        )
+    mask = table[column].astype(str).isin(values) & table[column].notna()
+    _check_every_plate_has_controls(plate_keys(table), mask, f"{column}={','.join(values)}")
+    return mask.rename("control")
+
+
+def _check_every_plate_has_controls(plates: pd.Series, mask: pd.Series, described: str) -> None:
+    counts = mask.groupby(plates).sum()
+    lacking = [str(plate) for plate in counts.index[counts == 0]]
+    if lacking:
+        listed = shorten(lacking)
+        raise ValueError(
+            f"Plate{'s' if len(lacking) > 1 else ''} {listed} ha{'ve' if len(lacking) > 1 else 's'} "
+            f"no control cells ({described}); every plate needs some to be normalised against its "
+            "controls, or leave out --controls."
+        )
+
+
+def _as_numbers(values: pd.DataFrame) -> pd.DataFrame:
+    bad = [str(c) for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]
+    if bad:
+        raise ValueError(
+            f"Column(s) {shorten(bad)} are not numeric; only numbers can be normalised per plate."
+        )
+    return values.astype(np.float64)
+
+
+def normalise_per_plate(values: pd.DataFrame, table: pd.DataFrame, *, controls: Controls = None) -> pd.DataFrame:
+    """Z-score every column within each plate, by the plate's control cells or all its cells.
+
+    Each value becomes ``(value - mean) / std`` with the mean and population
+    standard deviation (``ddof=0``, as scikit-learn's ``StandardScaler``) of
+    the column over the plate's reference rows: its control cells with
+    ``controls``, else all its cells. Missing values are ignored in the
+    statistics (as are infinite ones) and stay missing. Where the standard
+    deviation is 0 or undefined (a single reference cell), the column is only
+    centred; a column without any value among a plate's reference rows
+    becomes missing on that plate.
+
+    Parameters
+    ----------
+    values : DataFrame
+        Numeric columns (``feat_*`` features, say), index equal to ``table``'s.
+    table : DataFrame
+        Cell table with the ``plate`` column (without one, every row is one
+        plate) and the control column.
+    controls : str, (str, sequence of str) or None
+        Control cells (see :func:`control_mask`); None: every cell of a plate.
+
+    Returns
+    -------
+    DataFrame of float64
+        Same index and columns as ``values``.
+
+    Raises
+    ------
+    ValueError
+        If the indexes differ, a column is not numeric, a row has no plate, or
+        as :func:`control_mask`.
+    KeyError
+        As :func:`control_mask`.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"plate": ["P1", "P1", "P2", "P2"], "feat_a": [1.0, 3.0, 10.0, np.nan]})
+    >>> normalise_per_plate(table[["feat_a"]], table)["feat_a"].tolist()
+    [-1.0, 1.0, 0.0, nan]
+    """
+    if not values.index.equals(table.index):
+        raise ValueError("The values to normalise and the cell table must have the same index (rows).")
+    numbers = _as_numbers(values)
+    plates = plate_keys(table)
+    reference = control_mask(table, controls).to_numpy()
+    finite = numbers.where(np.isfinite(numbers))[reference]
+    grouped = finite.groupby(plates[reference].to_numpy())
+    mean, std = grouped.mean(), grouped.std(ddof=0)
+    std = std.where(std > 0, 1.0)
+    centred = numbers - mean.reindex(plates).to_numpy()
+    return centred / std.reindex(plates).to_numpy()
