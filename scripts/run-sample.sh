@@ -17,9 +17,9 @@ napari-hcs info "$plate" --layout "$layout"
 echo "== 2. Write it as an OME-Zarr HCS plate"
 napari-hcs convert "$plate" "$out/plate.zarr" --layout "$layout"
 
-echo "== 3. Segment nuclei and cells, cut 32x32 crops, measure features"
+echo "== 3. Segment nuclei and cells, cut 64x64 crops (the cells are 50-60 pixels across), measure features"
 napari-hcs segment "$out/plate.zarr" --project "$out/project" \
-  --nuclei-channel DAPI --cell-channel mCherry --crop-size 32 --workers 2
+  --nuclei-channel DAPI --cell-channel mCherry --crop-size 64 --workers 2
 
 echo "== 4. Train a wide ResNet on two wells (timepoint 3 held out as test)"
 python - "$out/project" <<'PY'
@@ -34,7 +34,7 @@ CellStore(project.folder).write_columns("split", split)
 print(split["split"].value_counts().to_string())
 PY
 napari-hcs train --project "$out/project" --label-column Treatment --split-column split \
-  --model wrn --depth 1 --width 2 --epochs 8 --batch-size 64 --out "$out/project/models/wrn.pt"
+  --input-size 32 --out "$out/project/models/wrn.pt"
 
 echo "== 5. Predict every cell: class, confidence, embedding"
 napari-hcs predict --project "$out/project" --model "$out/project/models/wrn.pt"

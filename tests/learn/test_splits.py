@@ -360,3 +360,13 @@ def test_a_plate_column_with_missing_plates_is_refused_by_count():
     table.loc[:6, "plate"] = None
     with pytest.raises(ValueError, match=r"7 of 240 row\(s\) have no plate"):
         split_by_well(table, "class")
+
+
+def test_a_held_out_timepoint_leaves_validation_within_the_wells_it_shares():
+    """Wells on both sides of a given split never go whole to val, but give it cells."""
+    table = make_plates({"a": 1, "b": 1}, plates=["P1"], sites=3, cells=10, site_column="timepoint")
+    with pytest.warns(UserWarning) as caught:
+        split = build_split(table, label_column="class", holdout="timepoint=3")
+    assert (split[table.timepoint == 3] == "test").all()
+    assert ((split == "val").groupby(table["class"]).sum() == 4).all()  # 20 % of each class's 20 train cells
+    assert any("validation takes 4 of its 20 cells" in str(w.message) for w in caught)

@@ -171,3 +171,28 @@ def test_autoencoder_predicts_embeddings_only(tmp_path, capsys):
     assert result.classes is None and result.embeddings.shape == (32, 64)
     columns = Project(folder).cell_table().columns
     assert "emb_063" in columns and "pred_class" not in columns
+
+
+def test_cli_train_says_the_epoch_time_and_takes_the_recipe_options(tmp_path, capsys):
+    table, crops = make_crops(96, n_wells=4)
+    folder = tmp_path / "proj"
+    make_store(folder, table, crops)
+    model = tmp_path / "recipe.pt"
+    assert main(["train", "--project", str(folder), "--label-column", "cls", "--model", "wrn", "--depth", "1",
+                 "--width", "1", "--epochs", "2", "--batch-size", "16", "--device", "cpu", "--ensemble", "2",
+                 "--no-tta", "--controls", "cls=a", "--monitor", "loss", "--out", str(model)]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert "Training on cpu" in captured.err and "per epoch" in captured.err
+    assert summary["tta"] is False and summary["normalisation"] == "plate"
+    meta = load_checkpoint(model)[1]
+    assert meta["normalisation"]["controls"] == "cls=a" and len(meta["members"]) == 2
+    assert meta["hyperparameters"]["monitor"] == "loss"
+
+
+def test_cli_refuses_controls_with_global_normalisation(tmp_path, capsys):
+    table, crops = make_crops(32)
+    make_store(tmp_path / "proj", table, crops)
+    assert main(["train", "--project", str(tmp_path / "proj"), "--label-column", "cls", "--normalisation",
+                 "global", "--controls", "cls=a", "--device", "cpu"]) == 1
+    assert "--controls needs --normalisation plate" in capsys.readouterr().err

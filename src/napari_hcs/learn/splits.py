@@ -184,8 +184,14 @@ def _val_within_wells(frame: pd.DataFrame, wells: pd.Series, plate: str, cls, ca
     return sides
 
 
-def _carve(table, labels, groups, rows: np.ndarray, carving: _Carving, *, by_plate: bool) -> np.ndarray:
-    """Sides of the ``rows`` (train so far): val and test carved per (plate, class) stratum."""
+def _carve(table, labels, groups, rows: np.ndarray, carving: _Carving, *, by_plate: bool,
+           mixed: frozenset = frozenset()) -> np.ndarray:
+    """Sides of the ``rows`` (train so far): val and test carved per (plate, class) stratum.
+
+    Groups in ``mixed`` also have cells outside train (a given split): they never
+    go whole to val, but give it sites or cells when their stratum has too few
+    other wells.
+    """
     frame, groups = table[rows], groups[rows]
     group_class = _dominant_class(labels[rows], groups)
     plates = plate_keys(frame).groupby(groups).first() if by_plate else pd.Series(SINGLE_PLATE, group_class.index)
@@ -198,12 +204,14 @@ def _carve(table, labels, groups, rows: np.ndarray, carving: _Carving, *, by_pla
         members = sorted(members, key=str)
         members = [members[j] for j in carving.rng.permutation(len(members))]
         where = positions[i]
-        if carving.within_wells and carving.val_fraction > 0 and len(members) < MIN_WHOLE_WELLS:
+        whole = [member for member in members if member not in mixed]
+        if carving.within_wells and carving.val_fraction > 0 and len(whole) < MIN_WHOLE_WELLS:
             if carving.test_fraction > 0:  # test takes whole wells only, and none of these
                 _note_untested(len(members), plate, cls, carving)
             sides[where] = _val_within_wells(frame.iloc[where], groups.iloc[where], plate, cls, carving)
         else:
-            sides[where] = groups.iloc[where].map(_whole_groups(members, plate, cls, carving)).to_numpy()
+            assignment = _whole_groups(whole, plate, cls, carving)
+            sides[where] = groups.iloc[where].map(assignment).fillna("train").to_numpy()
     return sides
 
 
@@ -254,13 +262,13 @@ def _check_fractions(val_fraction: float, test_fraction: float) -> None:
         )
 
 
-def _given_split(table, split_column, labelled: pd.Series, groups: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """The checked given split, and the rows that may give cells to val (groups wholly in train)."""
+def _given_split(table, split_column, labelled: pd.Series, groups: pd.Series) -> tuple[pd.Series, frozenset]:
+    """The checked given split, and the groups that also have cells outside train."""
     split = check_split(table, split_column).astype(object)
     holder = f"Split column {split_column!r}" if isinstance(split_column, str) else "The given split"
     _warn_leaks(split.where(labelled, UNUSED), groups, holder)
     elsewhere = ((split != "train") & (split != UNUSED)).groupby(groups).any()
-    return split, (split == "train") & labelled & ~groups.map(elsewhere).astype(bool)
+    return split, frozenset(elsewhere.index[elsewhere.to_numpy()])
 
 
 def split_by_well(
@@ -369,19 +377,20 @@ def split_by_well(
     _check_fractions(val_fraction, test_fraction)
     labels, labelled = label_values(table, label_column)
     groups = group_labels(table, group_column)
+    mixed = frozenset()
     if split_column is None:
-        split, carve_from = pd.Series("train", index=table.index, dtype=object), labelled
+        split = pd.Series("train", index=table.index, dtype=object)
     else:
-        split, carve_from = _given_split(table, split_column, labelled, groups)
+        split, mixed = _given_split(table, split_column, labelled, groups)
         if (split == "val").any():
             val_fraction = 0.0  # the given val is kept
         test_fraction = 0.0
     carving, by_plate = _carving(
         table, group_column, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
     )
-    rows = carve_from.to_numpy()
+    rows = ((split == "train") & labelled).to_numpy()
     if rows.any() and (val_fraction > 0 or test_fraction > 0):
-        split[rows] = _carve(table, labels, groups, rows, carving, by_plate=by_plate)
+        split[rows] = _carve(table, labels, groups, rows, carving, by_plate=by_plate, mixed=mixed)
         _warn(carving)
     return split.where(labelled, UNUSED).rename("split")
 

@@ -69,8 +69,9 @@ def epoch_notice(notice: Callable[[str], None], *, config: TrainConfig, device: 
         per_image = seconds_per_batch / config.batch_size
         epoch = n_batches * seconds_per_batch + val_cells * per_image * _FORWARD_SHARE
         runs = f"at most {config.epochs} epochs" + (f" x {config.ensemble} seeds" if config.ensemble > 1 else "")
-        text = (f"Training on {_device_words(device)}: about {format_duration(epoch)} per epoch ({n_batches} "
-                f"batches of {config.batch_size} cells, {val_cells} validation cells), {runs}: up to "
+        batches = f"{n_batches} batch{'es' if n_batches != 1 else ''}"
+        text = (f"Training on {_device_words(device)}: about {format_duration(epoch)} per epoch ({batches} "
+                f"of {config.batch_size} cells, {val_cells} validation cells), {runs}: up to "
                 f"{format_duration(epoch * config.epochs * config.ensemble)}.")
         if device.type == "cpu" and epoch > LONG_EPOCH_SECONDS and input_size > STUDY_INPUT_SIZE:
             cheaper = epoch * (STUDY_INPUT_SIZE / input_size) ** 2
