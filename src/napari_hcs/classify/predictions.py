@@ -111,10 +111,12 @@ def predict_with(project, name: str, *, crop_indices=None, catalog=None, device:
     if record.kind == "forest":
         return _predict_forest(store, catalog, name, indices, progress, cancel)
     from ..nn import load_checkpoint, predict_cells
+    from ..nn.predict import normalisation_table
 
     model, meta = load_checkpoint(record.path, device="cpu")
+    table = normalisation_table(project.folder, store.cells(), meta)
     result = predict_cells(model, meta, store.crops, indices=indices, device=device, channels=store.channels,
-                           embeddings=False, table=project.cell_table(), progress=progress, cancel=cancel)
+                           embeddings=False, table=table, progress=progress, cancel=cancel)
     return result.predictions_frame(name)
 
 

@@ -209,9 +209,14 @@ class TrainConfig:
         if self.controls in (None, ""):
             self.controls = None
             return
-        column, sep, values = str(self.controls).partition("=")
-        if not isinstance(self.controls, str) or not sep or not column.strip() or not values.strip():
+        if not isinstance(self.controls, str):
             self._fail("controls", "COLUMN=VALUE[,VALUE] (e.g. compound=DMSO) or None")
+        from ..learn.plates import controls_text  # the one reader of COLUMN=VALUE[,VALUE]
+
+        try:
+            self.controls = controls_text(self.controls)
+        except ValueError as error:
+            raise ValueError(f"TrainConfig.controls: {error}") from None
         if self.normalisation != "plate":
             raise ValueError("TrainConfig.controls needs normalisation='plate' (each plate against its controls).")
 

@@ -32,7 +32,8 @@ from .preprocess import Preprocess
 from .sampling import prefetched
 from .tta import tta_classify
 
-__all__ = ["PredictResult", "predict_cells", "predict_project", "embedding_column_names", "top_two"]
+__all__ = ["PredictResult", "embedding_column_names", "normalisation_table", "predict_cells", "predict_project",
+           "top_two"]
 
 
 def embedding_column_names(dim: int) -> list[str]:
@@ -346,6 +347,26 @@ def predict_cells(
     return result
 
 
+def normalisation_table(project_dir: str | os.PathLike, cells: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    """The cell table a model's per-plate normalisation reads: the store's cells, or the project's table.
+
+    The store's cells (``CellStore.cells()``) have the plates; the project's
+    cell table (with the well annotations joined) is read only when the model
+    was normalised against controls named by a column the store lacks (a
+    well annotation such as ``class``).
+    """
+    stored = PlateNormaliser.from_meta(meta.get("normalisation"))
+    if stored is None or stored.controls is None:
+        return cells
+    from ..learn.plates import parse_controls
+
+    if parse_controls(stored.controls)[0] in cells.columns:
+        return cells
+    from ..project import Project
+
+    return Project(project_dir).cell_table()
+
+
 def predict_project(
     project_dir: str | os.PathLike,
     model_path: str | os.PathLike,
@@ -386,15 +407,10 @@ def predict_project(
     cells = store.cells()
     if cells.empty:
         raise ValueError(f"Project {project_dir} has no cells yet; run 'napari-hcs segment' first.")
-    table = cells
-    controls = (meta.get("normalisation") or {}).get("controls")
-    if controls and controls.partition("=")[0].strip() not in cells.columns:  # a well annotation
-        from ..project import Project
-
-        table = Project(project_dir).cell_table()
     result = predict_cells(
         model, meta, store.crops, indices=cells[CROP_INDEX].to_numpy(), batch_size=batch_size,
-        device=device, channels=store.channels, embeddings=embeddings, table=table, progress=progress,
+        device=device, channels=store.channels, embeddings=embeddings,
+        table=normalisation_table(project_dir, cells, meta), progress=progress,
         cancel=cancel,
     )
     if result.probabilities is not None:
