@@ -52,6 +52,19 @@ __all__ = [
     "SPLIT_NAMES",
     "THRESHOLD_METHODS",
     "AUTOMATIC_THRESHOLDS",
+    "AGGREGATIONS",
+    "CLUSTER_METHODS",
+    "CLUSTER_LINKAGES",
+    "EMBEDDING_SOURCES",
+    "EXPORT_FORMATS",
+    "EXPORT_LEVELS",
+    "FEATURE_SELECTIONS",
+    "ILLUMINATION_METHODS",
+    "PREPROCESS_STEPS",
+    "PROFILE_NORMALISATIONS",
+    "QC_FLAGS",
+    "REDUCTIONS",
+    "SITE_EMBEDDING_SOURCES",
     "guess_channel",
 ]
 
@@ -128,6 +141,38 @@ SCHEDULES = ("cosine", "onecycle", "constant")
 RESIZE_MODES = ("resize", "center")
 #: Devices a user can ask for (``cuda:N`` too).
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+# -- embeddings, clustering and profiles --------------------------------------------
+#: Where a cell's embedding comes from: a CNN's penultimate layer, the classical features,
+#: PCA of the raw crops, or a convolutional autoencoder trained on the crops.
+EMBEDDING_SOURCES = ("cnn", "features", "pca", "autoencoder")
+#: Reductions of an embedding to a few dimensions (for plots and clustering).
+REDUCTIONS = ("umap", "pca")
+#: Clustering methods of cells or wells.
+CLUSTER_METHODS = ("kmeans", "hierarchical", "hdbscan")
+#: Linkages of hierarchical clustering: Ward (Euclidean), or average linkage with cosine distance.
+CLUSTER_LINKAGES = ("ward", "average")
+#: How a well's cells are summarised into its profile.
+AGGREGATIONS = ("median", "mean")
+#: How well profiles are normalised against each plate's control wells (pycytominer's names).
+PROFILE_NORMALISATIONS = ("standardize", "robustize", "mad_robustize", "spherize", "none")
+#: Feature selection operations on well profiles (pycytominer's names).
+FEATURE_SELECTIONS = ("variance_threshold", "correlation_threshold", "drop_na_columns", "drop_outliers")
+#: File formats of an export.
+EXPORT_FORMATS = ("csv", "parquet", "h5ad")
+#: What one row of an export is.
+EXPORT_LEVELS = ("cell", "well")
+
+# -- whole images -------------------------------------------------------------------
+#: Preprocessing steps of whole sites, in the order they are applied.
+PREPROCESS_STEPS = ("outliers", "rolling_ball", "median", "tv_denoise", "centre_crop")
+#: How an illumination function is estimated: CellProfiler-style (robust average of all
+#: sites, smoothed) or BaSiC (flat-field and dark-field).
+ILLUMINATION_METHODS = ("cellprofiler", "basic")
+#: Reasons a site is flagged by quality control.
+QC_FLAGS = ("focus", "saturation", "dim", "blank", "nan", "missing_channel", "debris")
+#: Where a site's embedding comes from.
+SITE_EMBEDDING_SOURCES = ("pca", "autoencoder", "classifier")
 
 # -- dyes ---------------------------------------------------------------------------
 #: Words in the name of a nuclear stain channel (lower case).
