@@ -25,6 +25,7 @@ import warnings
 
 import pandas as pd
 
+from ..images.site_exclusions import drop_excluded_cells
 from ..learn import MIN_WHOLE_WELLS, group_labels, is_missing, split_by_well
 from ..project import LABEL_COLUMN, feature_columns
 from ..vocabulary import CELL_CLASS_COLUMN, CROP_INDEX, TRAINING_CLASS_COLUMN
@@ -80,10 +81,15 @@ def with_training_class(table: pd.DataFrame) -> pd.DataFrame:
 def training_table(project) -> pd.DataFrame:
     """The project's cell table with each cell's training class (:data:`TRAINING_CLASS_COLUMN`).
 
+    Cells of sites quality control excluded (and the user did not keep) are left
+    out; ``table.attrs["qc_excluded"]`` says how many cells of which sites
+    (:func:`~napari_hcs.images.site_exclusions.drop_excluded_cells`).
+
     Raises
     ------
     TrainingSetError
-        When the project has no cells yet (segment the plate first).
+        When the project has no cells yet (segment the plate first), or every
+        cell lies in an excluded site.
     """
     try:
         table = project.cell_table()
@@ -93,7 +99,14 @@ def training_table(project) -> pd.DataFrame:
     if table.empty:
         raise TrainingSetError(f"The project {project.folder} has no cells yet: segment the plate first "
                                "(Segment tab).")
-    return with_training_class(table)
+    table, dropped = drop_excluded_cells(table, project.folder)
+    if table.empty:
+        raise TrainingSetError(f"Every cell of the project {project.folder} lies in one of the {len(dropped)} "
+                               "sites quality control excluded; keep some of them (napari-hcs qc PLATE --keep "
+                               "SITE_KEY) to train.")
+    table = with_training_class(table)
+    table.attrs["qc_excluded"] = dropped
+    return table
 
 
 def labelled_classes(table: pd.DataFrame) -> pd.Series:

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..vocabulary import BASELINE_METHODS
 from ._normalisation_options import add_normalisation_arguments, normalisation_from_arguments
 from ._project_options import locked_command
+from .qc_commands import leave_out_excluded
 from ._split_options import add_split_arguments, split_from_arguments
 
 RESULT_FILE = "baseline.json"
@@ -22,7 +23,8 @@ def register(subparsers) -> None:
         description="Train the classical baselines on the feat_* columns of a project's cell "
         "table, normalised per plate, with the well-held-out split the CNNs use, and print their "
         "scores (on the test cells, fitted on train and val; without test cells on val, fitted on "
-        "train). The last line printed is a JSON object {method: test metrics}; everything is "
+        "train). The last line printed is a JSON object {method: test metrics} (and qc_excluded when "
+        "cells of sites quality control excluded were left out); everything is "
         f"saved to {RESULT_FILE} in the project.",
     )
     parser.add_argument("--project", required=True, help="project folder (with features computed)")
@@ -117,7 +119,7 @@ def run_baseline(args) -> int:
         raise FileNotFoundError(f"Project folder {folder} does not exist.")
     methods = _parse_methods(args.methods)
     normalisation = normalisation_from_arguments(args)
-    table = Project(folder).cell_table()
+    table, excluded = leave_out_excluded(Project(folder).cell_table(), folder)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         summary, results = _split_and_score(table, args, methods, normalisation)
@@ -129,5 +131,6 @@ def run_baseline(args) -> int:
     print(format_table(metrics_table(results)))
     _save(folder, args, summary, results, normalisation)
     print(f"Saved {folder / RESULT_FILE} and baseline_confusion_*.png", file=sys.stderr)
-    print(json.dumps({method: result["test"] for method, result in results.items()}))
+    scores = {method: result["test"] for method, result in results.items()}
+    print(json.dumps({**scores, "qc_excluded": excluded} if excluded else scores))
     return 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ..vocabulary import AUTOMATIC_THRESHOLDS, POOLS
 from ._project_options import add_lock_argument, project_lock
@@ -183,6 +184,19 @@ def _terminated() -> int:
     return EXIT_TERMINATED
 
 
+def _with_recorded_illumination(plate, project):
+    """The plate corrected for illumination when its project records the correction as applied."""
+    from ..images.corrected_loader import with_project_illumination
+    from ..project import Project
+
+    if not (Path(project) / "project.json").exists():
+        return plate
+    corrected = with_project_illumination(plate, project, Project(project).read_meta())
+    if corrected is not plate:
+        print("Illumination correction recorded in the project is applied.", file=sys.stderr)
+    return corrected
+
+
 def run_segment(args: argparse.Namespace) -> int:
     """Run ``napari-hcs segment``."""
     from ..io import open_plate
@@ -194,6 +208,7 @@ def run_segment(args: argparse.Namespace) -> int:
     params = _segmentation_params(args)
     check_channels(params, plate.channels, where=f"plate {args.plate}")
     project = args.project or default_project_dir(args.plate)
+    plate = _with_recorded_illumination(plate, project)
     print(f"Project: {project}", file=sys.stderr)
     bar = _ProgressBar("segment")
     try:

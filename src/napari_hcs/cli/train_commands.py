@@ -14,6 +14,7 @@ from pathlib import Path
 from ..vocabulary import BASELINE_METHODS, DEVICE_CHOICES, MODEL_NAMES, MONITORS, RESIZE_MODES, SCHEDULES
 from ._normalisation_options import add_normalisation_arguments, normalisation_from_arguments
 from ._project_options import locked_command
+from .qc_commands import leave_out_excluded
 from ._split_options import add_split_arguments, split_from_arguments
 from ._types import positive_int
 
@@ -113,7 +114,8 @@ def register(subparsers) -> None:
         help="CNN against random forest, LDA and linear SVM on one split",
         description="Train the CNN and the classical baselines (on the feat_* columns) on the same "
         f"split and print their test scores as a table; saves {COMPARE_JSON} and {COMPARE_CSV} in "
-        "the project. The last output is a JSON object {cnn, random_forest, lda, svm: metrics}.",
+        "the project. The last output is a JSON object {cnn, random_forest, lda, svm: metrics} (and "
+        "qc_excluded: the cells of the sites quality control excluded, when some were left out).",
     )
     compare.add_argument("--project", required=True, help="project folder with crops and features")
     compare.add_argument("--label-column", required=True, help="cell-table column holding the class")
@@ -139,7 +141,8 @@ def _project_table(folder: str):
     if not path.is_dir():
         raise FileNotFoundError(f"Project folder {path} does not exist.")
     project = Project(path)
-    return project, project.cell_table(), project.cell_store()
+    table, excluded = leave_out_excluded(project.cell_table(), path)
+    return project, table, project.cell_store(), excluded
 
 
 def _make_split(table, args, label_column):
@@ -210,7 +213,7 @@ def run_train(args) -> int:
 
     if args.model != "ae" and not args.label_column:
         raise ValueError(f"--label-column is needed to train the classifier {args.model!r}.")
-    project, table, store = _project_table(args.project)
+    project, table, store, excluded = _project_table(args.project)
     out = _model_path(project, args.out, f"{args.model}_{args.label_column or 'embedding'}", overwrite=args.overwrite)
     split, table = _make_split(table, args, args.label_column)
     result = _train(args, table, store, split, out, desc=f"train {args.model}")
@@ -226,6 +229,8 @@ def run_train(args) -> int:
         "split": result.meta["split"]["counts"],
         **result.metrics,
     }
+    if excluded:
+        summary["qc_excluded"] = excluded
     _, metrics = _evaluated(result.metrics)
     if metrics is not None and "confusion_matrix" in metrics:  # classifiers only
         confusion = out.with_name(f"{out.stem}_confusion.json")
@@ -271,7 +276,7 @@ def run_compare(args) -> int:
 
     if model_task(args.model) != "classification":
         raise ValueError(f"--model {args.model!r} does not classify; compare needs wrn, cnn1, cnn2 or cnn3.")
-    project, table, store = _project_table(args.project)
+    project, table, store, excluded = _project_table(args.project)
     split, table = _make_split(table, args, args.label_column)
     # compare rewrites its own model each run, as it rewrites compare.json.
     out = _model_path(project, None, f"compare_{args.model}_{args.label_column}", overwrite=True)
@@ -298,9 +303,11 @@ def run_compare(args) -> int:
                     **{name: baselines[name].get("seconds") for name in BASELINE_METHODS}},
         "results": results,
     }
+    if excluded:
+        record["qc_excluded"] = excluded
     (project.folder / COMPARE_JSON).write_text(json.dumps(record, indent=2))
     frame.to_csv(project.folder / COMPARE_CSV)
     print(f"Scores on the {evaluated_on} cells (whole wells held out):", file=sys.stderr if args.json else sys.stdout)
     print(text, file=sys.stderr if args.json else sys.stdout)
-    print(json.dumps(results, indent=2))
+    print(json.dumps({**results, "qc_excluded": excluded} if excluded else results, indent=2))
     return 0

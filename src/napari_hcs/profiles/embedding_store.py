@@ -6,6 +6,7 @@ Layout inside the project folder::
     embeddings/<name>/crop_index    (N,) int64 Zarr array: the cell of each row
     embeddings/<name>/embedding.json   provenance (source, model, options, dimensions)
     embeddings/clusters.json        how the ``clusters`` column group was made
+    embeddings/sites/<name>/        embeddings of whole sites (``rows="sites"``), laid out alike
     columns/clusters.parquet        ``crop_index``, ``cluster`` (-1: noise)
 
 ``<name>`` is an embedding source (``cnn``, ``features``, ``pca``,
@@ -124,11 +125,18 @@ class EmbeddingStore:
     ----------
     project_dir : path
         Project folder (need not hold embeddings yet).
+    rows : {"cells", "sites"}
+        What a row is: a cell (``crop_index``) or a whole site (its index in the
+        plate's site list). The two kinds are kept apart, so a cell export or
+        plot never meets a site embedding.
     """
 
-    def __init__(self, project_dir: str | os.PathLike):
+    def __init__(self, project_dir: str | os.PathLike, *, rows: str = "cells"):
+        if rows not in ("cells", "sites"):
+            raise ValueError(f"rows must be 'cells' or 'sites', not {rows!r}.")
         self.project_dir = Path(project_dir)
-        self.folder = self.project_dir / "embeddings"
+        self.rows = rows
+        self.folder = self.project_dir / "embeddings" / ("sites" if rows == "sites" else "")
 
     # -- embeddings -----------------------------------------------------------
     def names(self) -> list[str]:
@@ -146,9 +154,10 @@ class EmbeddingStore:
         folder = self.folder / _checked(name)
         if not (folder / _META).exists():
             there = ", ".join(self.names()) or "none yet"
+            command = "embed-sites PLATE" if self.rows == "sites" else "embed"
             raise FileNotFoundError(
                 f"Project {self.project_dir} has no {name!r} embedding (there are: {there}); "
-                f"run 'napari-hcs embed --project {self.project_dir} --source ...' first.")
+                f"run 'napari-hcs {command} --project {self.project_dir} --source ...' first.")
         provenance = json.loads((folder / _META).read_text())
         values = zarr.open_array(folder / "values", mode="r")
         crop_index = zarr.open_array(folder / "crop_index", mode="r")[:]

@@ -126,8 +126,14 @@ class Project:
         return meta
 
     # -- the plate ----------------------------------------------------------
-    def open_plate(self, path: str | os.PathLike | None = None, *, pattern: str | None = None) -> Plate:
+    def open_plate(self, path: str | os.PathLike | None = None, *, pattern: str | None = None,
+                   illumination: bool = True) -> Plate:
         """Open the plate this project was made for, with its annotations applied.
+
+        When project.json records illumination correction applied (``illumination``:
+        ``{"method": ..., "applied": true}``) the plate reads corrected pixels
+        (:func:`napari_hcs.images.corrected_loader.corrected_plate`), unless
+        ``illumination=False``.
 
         Parameters
         ----------
@@ -158,6 +164,10 @@ class Project:
         plate = open_plate(path, pattern=pattern if pattern is not None else meta.get("pattern"))
         self.check_plate(plate)
         self.apply_annotations(plate)
+        if illumination:
+            from ..images.corrected_loader import with_project_illumination
+
+            plate = with_project_illumination(plate, self.folder, meta)
         return plate
 
     def check_plate(self, plate: Plate) -> None:

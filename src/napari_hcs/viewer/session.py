@@ -38,14 +38,16 @@ from psygnal import Signal
 
 from ..io import open_plate, read_layout_table, write_layout_table
 from ..plate import Plate, PlateError, Site
+from ..images.corrected_loader import with_project_illumination
 from ..project import Project, default_project_dir
 from ..project import annotations as rules
 from .session_cells import CellSession
+from .session_embeddings import EmbeddingSession
 
 __all__ = ["Session"]
 
 
-class Session(CellSession):
+class Session(CellSession, EmbeddingSession):
     """What the user has open and chosen in one viewer, with change signals.
 
     Signals
@@ -78,6 +80,12 @@ class Session(CellSession):
         The project's predictions (already saved).
     cell_requested(dict)
         The user asked to go to a cell (its cell-table row); its site was requested.
+    embeddings_changed(list)
+        The names of the project's stored embeddings and reductions.
+    scatter_changed(ScatterData or None)
+        The scatter's points or their colours changed (``scatter``, ``scatter_colours``).
+    cell_selection_changed(frozenset)
+        The crop indices of the selected cells.
     """
 
     plate_changed = Signal(object)
@@ -94,6 +102,9 @@ class Session(CellSession):
     model_selected = Signal(object)
     predictions_changed = Signal(object)
     cell_requested = Signal(dict)
+    embeddings_changed = Signal(list)
+    scatter_changed = Signal(object)
+    cell_selection_changed = Signal(object)
 
     def __init__(self) -> None:
         self.plate: Plate | None = None
@@ -105,6 +116,7 @@ class Session(CellSession):
         self.current_site: Site | None = None
         self.shown_site: Site | None = None
         self._init_cells()
+        self._init_embeddings()
 
     # -- plate and project ------------------------------------------------------
     def open(self, path: str | os.PathLike, *, pattern: str | None = None,
@@ -142,6 +154,7 @@ class Session(CellSession):
         self.selected_wells = []
         folder = project_dir if project_dir is not None else default_project_dir(plate)
         self._open_project(Project(folder), keep_classes=False)
+        plate = self.plate  # read corrected when the project says so
         self.plate_changed.emit(plate)
         if shown_site is not None:
             self.current_site = shown_site
@@ -173,6 +186,11 @@ class Session(CellSession):
             project.apply_annotations(plate)
         except (PlateError, ValueError) as error:
             self.message.emit(f"Saved annotations in {project.layout_path} were not applied: {error}")
+        # A project that records illumination correction shows (and segments) corrected pixels.
+        try:
+            self.plate = plate = with_project_illumination(plate, project.folder, project.read_meta())
+        except (OSError, ValueError) as error:
+            self.message.emit(f"Illumination correction recorded in {project.folder} is not applied: {error}")
         classes = [dict(c) for c in project.read_classes()]
         classes += [dict(c) for c in previous if all(c["name"] != k["name"] for k in classes)]
         self.classes = rules.merge_classes(classes, plate.annotations)
@@ -180,7 +198,9 @@ class Session(CellSession):
         self._save_classes()
         self._save_annotations()
         self.project_changed.emit(project)
+        self._reset_embeddings()
         self._load_cell_state()
+        self._load_embedding_state()
 
     # -- sites ------------------------------------------------------------------
     def request_site(self, site: Site) -> None:

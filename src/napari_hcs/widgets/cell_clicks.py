@@ -102,6 +102,8 @@ class CellLabeller(QObject):
     def _on_mouse(self, viewer, event):
         if not self.enabled or event.type != "mouse_press" or event.button != 1:
             return
+        if "Shift" in event.modifiers:  # Shift-click selects the cell for the scatter instead
+            return
         start = tuple(event.position)
         yield
         dragged = False

@@ -1,4 +1,4 @@
-"""The cells drawn over the image: predicted classes, labelled cells, the cell gone to.
+"""The cells drawn over the image: predicted classes or clusters, labelled, selected cells, the cell gone to.
 
 One :class:`CellOverlay` per viewer (:func:`cell_overlay`) follows the session:
 each time a site is shown, predictions arrive, cells are labelled or classes
@@ -6,9 +6,13 @@ change colour, it redraws the layers of :mod:`napari_hcs.viewer.overlays` for
 the shown site, from the site's cell label image (the ``cells`` layer, else
 ``nuclei``). The cells Labels layer's ``features`` become the site's cell-table
 rows (predictions and well annotations included), so other plugins can use them.
+With the ``clusters`` option the class overlay shows each cell's cluster instead
+of its predicted class.
 
-Going to a cell (the session's ``cell_requested``) centres the camera on it and
-rings it once its site is shown.
+The cells selected (the session's ``cell_selection_changed``, e.g. by a lasso in
+the embedding scatter) are framed by squares; Shift-click on a cell adds it to
+the selection or takes it out. Going to a cell (the session's ``cell_requested``)
+centres the camera on it and rings it once its site is shown.
 """
 
 from __future__ import annotations
@@ -24,10 +28,15 @@ from ..plate import Site
 from ..viewer.layers import layer_metadata, layer_scale, plate_layers, put_layer_data
 from ..viewer.overlays import (
     OVERLAY_NAME,
+    SELECTED_NAME,
+    as_cluster_predictions,
     cell_layer_features,
     centroid_points_data,
     class_overlay_data,
+    cluster_classes,
+    label_at,
     labelled_cells_data,
+    selected_cells_data,
 )
 from ..viewer.session import Session
 from ..vocabulary import CROP_INDEX, LABELS_ROLE, META_NAME, META_ROLE, META_SITE, OVERLAY_ROLE
@@ -49,11 +58,12 @@ _WARMED_UP: list[bool] = []
 
 @dataclass
 class OverlayOptions:
-    """How predictions are drawn: confidence as opacity, outlines only, centroid points."""
+    """How predictions are drawn: confidence as opacity, outlines only, centroid points, clusters."""
 
     confidence_opacity: bool = False
     outlines: bool = False
     points: bool = False
+    clusters: bool = False
 
 
 def cell_overlay(viewer) -> "CellOverlay":
@@ -104,6 +114,8 @@ class CellOverlay(QObject):
             signal.connect(self.redraw)
         session.cell_requested.connect(self._on_cell_requested)
         session.site_shown.connect(self._finish_jump)
+        session.cell_selection_changed.connect(self._on_selection_changed)
+        viewer.mouse_drag_callbacks.append(self._on_mouse)
         _warm_up_label_colours()
 
     # -- drawing ------------------------------------------------------------------
@@ -129,20 +141,29 @@ class CellOverlay(QObject):
         cells = site_cells(self.session, site)
         self.cells = cells
         if layer is None or cells is None or cells.empty:
-            self._remove(OVERLAY_NAME, POINTS_NAME, LABELLED_NAME)
+            self._remove(OVERLAY_NAME, POINTS_NAME, LABELLED_NAME, SELECTED_NAME)
             return
         layer.features = cell_layer_features(cells)
         self._draw_predictions(site, np.asarray(layer.data), cells)
         self._draw_labelled(site, cells)
+        self._draw_selected(site, cells)
         self.drawn.emit(cells)
 
+    def _coloured_cells(self, cells: pd.DataFrame):
+        """The cells with the ``pred_class`` drawn and the class list: predictions, or clusters."""
+        if not self.options.clusters:
+            return cells, self.session.classes, self.options.confidence_opacity
+        if "cluster" not in cells.columns:
+            return cells.iloc[0:0], [], False
+        return as_cluster_predictions(cells), cluster_classes(self.session.cells["cluster"]), False
+
     def _draw_predictions(self, site: Site, labels: np.ndarray, cells: pd.DataFrame) -> None:
-        plate, classes = self.session.plate, self.session.classes
+        plate = self.session.plate
+        cells, classes, confidence = self._coloured_cells(cells)
         if "pred_class" not in cells.columns or cells["pred_class"].isna().all():
             self._remove(OVERLAY_NAME, POINTS_NAME)
             return
-        self._put(class_overlay_data(plate, site, labels, cells, classes,
-                                     confidence_opacity=self.options.confidence_opacity,
+        self._put(class_overlay_data(plate, site, labels, cells, classes, confidence_opacity=confidence,
                                      outlines=self.options.outlines))
         if self.options.points:
             self._put(centroid_points_data(plate, site, cells.dropna(subset=["pred_class"]), classes))
@@ -156,6 +177,39 @@ class CellOverlay(QObject):
             self._remove(LABELLED_NAME)
             return
         self._put(labelled_cells_data(self.session.plate, site, cells, mine, self.session.classes))
+
+    def _draw_selected(self, site: Site, cells: pd.DataFrame) -> None:
+        selected = self.session.selected_array
+        if not len(selected) or not np.isin(cells[CROP_INDEX].to_numpy(np.int64), selected).any():
+            self._remove(SELECTED_NAME)
+            return
+        self._put(selected_cells_data(self.session.plate, site, cells, selected))
+
+    def _on_selection_changed(self, *_) -> None:
+        site, cells = self.session.shown_site, self.cells
+        if site is not None and cells is not None and not cells.empty and self.cell_layer() is not None:
+            self._draw_selected(site, cells)
+
+    def cell_at(self, world_position) -> int | None:
+        """Crop index of the shown site's cell at a world position of the canvas, or None."""
+        layer, cells = self.cell_layer(), self.cells
+        if layer is None or cells is None or cells.empty:
+            return None
+        label = label_at(np.asarray(layer.data), np.asarray(layer.world_to_data(world_position))[-2:], None)
+        hits = cells.loc[cells["label"] == label, CROP_INDEX] if label else []
+        return int(hits.iloc[0]) if len(hits) else None
+
+    def _on_mouse(self, viewer, event):
+        """Shift-click on a cell: add it to the selected cells, or take it out."""
+        if event.type != "mouse_press" or event.button != 1 or "Shift" not in event.modifiers:
+            return
+        start = tuple(event.position)
+        yield
+        if event.type == "mouse_move":
+            return  # a drag, not a click
+        crop_index = self.cell_at(start)
+        if crop_index is not None:
+            self.session.select_cells([crop_index], "toggle")
 
     def _put(self, layer_data) -> None:
         selection = self.viewer.layers.selection

@@ -1,4 +1,4 @@
-"""The product in one dock: Plate, Segment, Train and Inspect tabs over one session.
+"""The product in one dock: Plate, Segment, Train, Inspect, Embeddings and Images tabs over one session.
 
 Every tab works on the viewer's one :class:`~napari_hcs.viewer.session.Session`
 (:func:`~napari_hcs.widgets.site_display.shared_session`), so the plate, the
@@ -15,16 +15,19 @@ from qtpy.QtWidgets import QFrame, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from .cell_clicks import CellLabeller
 from .cell_overlay import cell_overlay
+from .embedding_panel import EmbeddingPanel
+from .image_panel import ImagePanel
 from .inspect_panel import InspectPanel
 from .overlay_panel import OverlayPanel
 from .plate_widget import PlateWidget
+from .qc_panel import QcPanel
 from .segmentation_widget import SegmentationWidget
 from .site_display import shared_session
 from .train_panel import TrainPanel
 
 __all__ = ["MainDock", "TAB_NAMES"]
 
-TAB_NAMES = ("Plate", "Segment", "Train", "Inspect")
+TAB_NAMES = ("Plate", "Segment", "Train", "Inspect", "Embeddings", "Images")
 #: Width the tabs are laid out for; all of them fit it without a horizontal scroll bar.
 DOCK_WIDTH = 440
 
@@ -38,8 +41,18 @@ def _scrolling(widget: QWidget) -> QScrollArea:
     return area
 
 
+def _stacked(*panels: QWidget) -> QWidget:
+    holder = QWidget()
+    layout = QVBoxLayout(holder)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for panel in panels:
+        layout.addWidget(panel)
+    layout.addStretch(1)
+    return holder
+
+
 class MainDock(QWidget):
-    """The napari HCS dock: tabs Plate, Segment, Train, Inspect and the "On the image" box.
+    """The napari HCS dock: tabs Plate, Segment, Train, Inspect, Embeddings, Images and the "On the image" box.
 
     Parameters
     ----------
@@ -48,8 +61,10 @@ class MainDock(QWidget):
 
     Attributes
     ----------
-    plate, segment, train, inspect : QWidget
+    plate, segment, train, inspect, embeddings : QWidget
         The panels of the tabs.
+    qc, images : QcPanel, ImagePanel
+        The Images tab: quality control of the plate's sites; preprocessing and illumination.
     overlay_panel : OverlayPanel
         Legend, drawing options and cell labelling.
     """
@@ -66,8 +81,13 @@ class MainDock(QWidget):
         self.train = TrainPanel(self.session, napari_viewer)
         self.inspect = InspectPanel(self.session, napari_viewer)
         self.inspect.retrain_requested.connect(self.train.train)
+        self.embeddings = EmbeddingPanel(self.session, napari_viewer)
+        self.qc = QcPanel(self.session, napari_viewer)
+        self.images = ImagePanel(self.session, napari_viewer)
         self.tabs = QTabWidget()
-        for name, panel in zip(TAB_NAMES, (self.plate, self.segment, self.train, self.inspect)):
+        self.tabs.setUsesScrollButtons(False)
+        panels = (self.plate, self.segment, self.train, self.inspect, self.embeddings, _stacked(self.qc, self.images))
+        for name, panel in zip(TAB_NAMES, panels):
             self.tabs.addTab(_scrolling(panel), name)
         self.overlay_panel = OverlayPanel(self.overlay, self.labeller)
         layout = QVBoxLayout(self)
@@ -82,6 +102,9 @@ class MainDock(QWidget):
         self.train.cancel_prediction()
         self.segment.run_panel.cancel()
         self.segment.cancel()
+        self.embeddings.cancel()
+        self.qc.cancel()
+        self.images.close_workers()
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
         # Closing the viewer stops the workers first, so none outlives the window.
@@ -99,7 +122,7 @@ class MainDock(QWidget):
         return False
 
     def show_tab(self, name: str) -> None:
-        """Bring a tab to the front (``"Plate"``, ``"Segment"``, ``"Train"`` or ``"Inspect"``)."""
+        """Bring a tab to the front (one of :data:`TAB_NAMES`, e.g. ``"Embeddings"``)."""
         if name not in TAB_NAMES:
             raise ValueError(f"No tab {name!r}; tabs are {', '.join(TAB_NAMES)}.")
         self.tabs.setCurrentIndex(TAB_NAMES.index(name))
