@@ -158,3 +158,19 @@ def test_bbbc021_model_of_one_plate_normalises_the_other_with_its_own_statistics
     pixels = crops[other].astype(np.float64).transpose(1, 0, 2, 3).reshape(3, -1)
     np.testing.assert_allclose(stats["mean"], pixels.mean(axis=1), rtol=1e-6)
     assert out.probabilities.shape == (len(other), 2) and np.isfinite(out.probabilities).all()
+
+
+def test_the_order_cells_are_stored_in_does_not_change_the_model():
+    # Segmentation workers append sites as they finish: the same cells, other store rows.
+    table, crops = make_crops(64, 16)
+    table = table.assign(label=np.arange(len(table)) + 1)
+    moved = np.random.default_rng(1).permutation(len(table))  # store row of each cell in the other run
+    other_crops = np.empty_like(crops)
+    other_crops[moved] = crops
+    other = table.assign(crop_index=moved).sample(frac=1.0, random_state=2).reset_index(drop=True)
+    config = small(epochs=2, tta=False)
+    first = train_model(table, crops, config, label_column="cls", channels=CHANNELS)
+    second = train_model(other, other_crops, config, label_column="cls", channels=CHANNELS)
+    for name, weights in first.model.state_dict().items():
+        torch.testing.assert_close(second.model.state_dict()[name], weights, msg=name)
+    assert first.history[-1]["val_loss"] == pytest.approx(second.history[-1]["val_loss"], rel=1e-6)

@@ -211,6 +211,7 @@ def train_model(
     classify = model_task(config.model) == "classification"
     if classify and label_column is None:
         raise TrainingError(f"Model {config.model!r} is a classifier and needs a label column.")
+    table, split = in_identity_order(table, split)
     prepared = prepare_subsets(table, shape[0], label_column=label_column if classify else None, split=split,
                                seed=config.seed)
     ctx = distributed_context(config.device)
@@ -223,6 +224,35 @@ def train_model(
             return _train(run, checkpoint_path)
     finally:
         ctx.close()
+
+
+#: Columns that name a cell whatever its row in the crop store.
+IDENTITY_COLUMNS = ("plate", "well", "field", "timepoint", "label")
+
+
+def in_identity_order(table: pd.DataFrame, split=None):
+    """The table (and a split given per row) ordered by each cell's identity, not its store row.
+
+    Segmentation workers append sites as they finish, so two runs can store the
+    same cells in another order; ordered by plate, well, site and label, the same
+    seed then draws the same batches and gives the same model.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"well": ["B02", "A01"], "label": [1, 1], "crop_index": [0, 1]})
+    >>> ordered, split = in_identity_order(table, ["train", "val"])
+    >>> ordered["well"].tolist(), split.tolist()
+    (['A01', 'B02'], ['val', 'train'])
+    """
+    columns = [c for c in IDENTITY_COLUMNS if c in table.columns]
+    if not columns or table.empty:
+        return table, split
+    order = table.reset_index(drop=True).sort_values(columns, kind="stable").index.to_numpy()
+    if isinstance(split, pd.Series):
+        split = split.iloc[order]
+    elif split is not None and not isinstance(split, str):
+        split = np.asarray(split)[order]
+    return table.iloc[order], split
 
 
 def _as_run(config: TrainConfig, device: torch.device, *, shape: tuple, dtype, train_cells: int) -> TrainConfig:
