@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from embedded_sample import embedded_sample, sample_plate
 
-from napari_hcs.viewer.overlays import OPACITY_LEVELS, OVERLAY_NAME, SELECTED_NAME
+from napari_hcs.viewer.cluster_overlays import SELECTED_NAME
+from napari_hcs.viewer.overlays import OPACITY_LEVELS, OVERLAY_NAME
 from napari_hcs.vocabulary import META_NAME
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]

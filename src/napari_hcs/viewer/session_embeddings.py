@@ -30,7 +30,7 @@ from matplotlib import colormaps
 from matplotlib.colors import to_rgba
 
 from ..vocabulary import CROP_INDEX, REDUCTIONS
-from .overlays import category_colours, cluster_classes, cluster_names
+from .cluster_overlays import category_colours, cluster_classes, cluster_names
 
 __all__ = [
     "EmbeddingSession",

@@ -26,17 +26,14 @@ from qtpy.QtCore import QObject, Signal
 
 from ..plate import Site
 from ..viewer.layers import layer_metadata, layer_scale, plate_layers, put_layer_data
+from ..viewer.cluster_overlays import SELECTED_NAME, as_cluster_predictions, cluster_classes, selected_cells_data
 from ..viewer.overlays import (
     OVERLAY_NAME,
-    SELECTED_NAME,
-    as_cluster_predictions,
     cell_layer_features,
     centroid_points_data,
     class_overlay_data,
-    cluster_classes,
     label_at,
     labelled_cells_data,
-    selected_cells_data,
 )
 from ..viewer.session import Session
 from ..vocabulary import CROP_INDEX, LABELS_ROLE, META_NAME, META_ROLE, META_SITE, OVERLAY_ROLE

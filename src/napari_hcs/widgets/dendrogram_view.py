@@ -14,7 +14,7 @@ from qtpy.QtCore import QPointF, Qt, Signal
 from qtpy.QtGui import QColor, QFont, QPainter, QPen
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
-from ..viewer.overlays import cluster_classes
+from ..viewer.cluster_overlays import cluster_classes
 
 __all__ = ["DendrogramView", "dendrogram_layout"]
 

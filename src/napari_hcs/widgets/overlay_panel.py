@@ -7,7 +7,7 @@ import html
 import pandas as pd
 from qtpy.QtWidgets import QCheckBox, QGridLayout, QGroupBox, QLabel
 
-from ..viewer.overlays import cluster_classes, cluster_names
+from ..viewer.cluster_overlays import cluster_classes, cluster_names
 from .cell_clicks import CellLabeller
 from .cell_overlay import CellOverlay
 
