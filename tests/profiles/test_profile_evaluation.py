@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -96,19 +99,12 @@ def test_evaluate_profiles_takes_the_controls_of_the_profiles():
 
 @pytest.fixture(scope="module")
 def bbbc021_wells(shared_data):
-    folder = shared_data / "bbbc021_profiles"
-    wells = pd.read_csv(folder / "ljosa_per_well_mean.csv.gz")
-    wells = wells.rename(columns={"Image_Metadata_Plate": "plate", "Image_Metadata_Well": "well"})
-    features = [c for c in wells.columns if c not in ("plate", "well")]
-    image = pd.read_csv(folder / "BBBC021_v1_image.csv.gz",
-                        usecols=["Image_Metadata_Plate_DAPI", "Image_Metadata_Well_DAPI",
-                                 "Image_Metadata_Compound", "Image_Metadata_Concentration"])
-    image.columns = ["plate", "well", "compound", "concentration"]
-    meta = image.drop_duplicates().merge(pd.read_csv(folder / "BBBC021_v1_moa.csv"),
-                                         on=["compound", "concentration"], how="left")
-    meta["batch"] = meta["plate"].str.split("_").str[0]
-    wells = wells.merge(meta, on=["plate", "well"], how="left")
-    return wells, features
+    """The wells as ``benchmarks/profiles_nsc.py`` reads them (the figures it prints are these)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "profiles_nsc.py"
+    spec = importlib.util.spec_from_file_location("profiles_nsc", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    return benchmark.load_wells(shared_data / "bbbc021_profiles")
 
 
 @pytest.mark.slow
