@@ -4,7 +4,8 @@ Prints a table with
 
 * training images/s of :func:`napari_hcs.nn.training.train_model` (normalisation,
   class-balanced sampling, augmentation on the device, the loss bookkeeping,
-  channels-last memory on CPU and CUDA, mixed precision on CUDA) and of a naive
+  channels-last memory on CPU and CUDA, mixed precision on CUDA and on CPUs with
+  bfloat16 instructions), of the same in float32 (``amp=False``), and of a naive
   bare torch loop over the same network, batch size and data (already
   normalised on the device, no augmentation, default memory format, float32),
   each timed over a warm second epoch, for the default network (``TrainConfig``'s
@@ -61,10 +62,10 @@ def synthetic_cells(n: int, size: int, seed: int = 0) -> tuple[pd.DataFrame, np.
     return table, crops
 
 
-def product_images_per_s(table, crops, args) -> tuple[float, torch.nn.Module, dict]:
+def product_images_per_s(table, crops, args, *, amp: bool = True) -> tuple[float, torch.nn.Module, dict]:
     """Images/s of the second (warm) epoch of train_model, and the trained model."""
     config = TrainConfig(model=args.model, depth=args.depth, width=args.width, epochs=2,
-                         batch_size=args.batch_size, device=args.device, seed=0, preload=True)
+                         batch_size=args.batch_size, device=args.device, seed=0, preload=True, amp=amp)
     result = train_model(table, crops, config, label_column="cls", split=pd.Series("train", index=table.index),
                          channels=CHANNELS)
     return result.history[-1]["images_per_s"], result.model, result.meta
@@ -174,30 +175,38 @@ def measure_memory(args) -> dict:
 
 def measure_network(args, table, crops, store) -> tuple[list[tuple[str, str]], tuple]:
     """The interleaved repeats of one network: its table rows, and the product's model and meta."""
-    rates = {"product": [], "bare": [], "streaming": []}
+    rates = {"product": [], "float32": [], "bare": [], "streaming": []}
     runs = {
         "product": lambda: product_images_per_s(table, crops, args),
+        "float32": lambda: product_images_per_s(table, crops, args, amp=False)[:1],
         "bare": lambda: (bare_images_per_s(table, crops, args),),
         "streaming": lambda: (streaming_images_per_s(table, store, args),),
     }
     names = list(runs)
     trained = None
     for repeat in range(args.repeats):
-        for name in names[repeat % 3 :] + names[: repeat % 3]:  # rotate the order
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:  # rotate the order
             outcome = runs[name]()
             rates[name].append(outcome[0])
             if name == "product":
                 trained = outcome[1:]
         print(f"depth {args.depth} width {args.width}, repeat {repeat + 1}: "
               + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items()) + " images/s", file=sys.stderr)
-    product, bare, streaming = rates["product"], rates["bare"], rates["streaming"]
+    product, float32, bare, streaming = (rates[name] for name in names)
     tag = f"depth {args.depth} width {args.width}"
+    dtype = trained[1]["hyperparameters"]["compute_dtype"]
     rows = [
-        (f"{tag}: train, napari-hcs (images/s, median / best)", f"{statistics.median(product):.0f} / {max(product):.0f}"),
+        (f"{tag}: train, napari-hcs (images/s, median / best; computes in {dtype})",
+         f"{statistics.median(product):.0f} / {max(product):.0f}"),
+        (f"{tag}: train, napari-hcs in float32 (images/s, median / best)",
+         f"{statistics.median(float32):.0f} / {max(float32):.0f}"),
         (f"{tag}: train, naive bare torch loop (images/s, median / best)",
          f"{statistics.median(bare):.0f} / {max(bare):.0f}"),
         (f"{tag}: ratio napari-hcs / bare (median of paired repeats)",
          f"{statistics.median(p / b for p, b in zip(product, bare)):.2f}"),
+        (f"{tag}: ratio napari-hcs in float32 / bare (median of paired repeats)",
+         f"{statistics.median(p / b for p, b in zip(float32, bare)):.2f}"),
         (f"{tag}: train streaming from zarr (images/s, median / best)",
          f"{statistics.median(streaming):.0f} / {max(streaming):.0f}"),
         (f"{tag}: ratio streaming / bare (median of paired repeats)",

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from napari_hcs.nn import TrainConfig, TrainingError, train_model
+from napari_hcs.nn.precision import cpu_has_bfloat16
 from training_cells import CHANNELS, make_crops, make_store, small
 
 torch.set_num_threads(1)
@@ -58,7 +59,8 @@ def test_metadata_records_the_config_as_run():
     result = train(table, crops, config)
     recorded = result.meta["hyperparameters"]
     assert recorded == {**config.to_dict(), "input_size": 16, "deterministic": True, "channels_last": True,
-                        "preload": True, "world_size": 1, "device": "cpu"}
+                        "preload": True, "world_size": 1, "device": "cpu",
+                        "compute_dtype": "bfloat16" if cpu_has_bfloat16() else "float32"}
     assert TrainConfig.from_meta(result.meta).input_size == 16
     assert config.input_size is None  # the caller's config is left as it was
 

@@ -65,7 +65,7 @@ def _add_model_arguments(parser) -> None:
                        help="how crops reach --input-size (default resize)")
     group.add_argument("--device", choices=DEVICES, type=str.lower, default="auto",
                        help="device to train on, or cuda:N (default auto)")
-    group.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    group.add_argument("--no-amp", action="store_true", help="compute in float32 (no bfloat16 / float16 mixed precision on CUDA or bfloat16 CPUs)")
     group.add_argument("--seed", type=int, default=0, help="seed of split, weights, sampling (default 0)")
     group.add_argument("--ensemble", type=positive_int, default=1,
                        help="train this many networks (seeds seed, seed+1, ...) and average them (default 1)")

@@ -97,7 +97,9 @@ class TrainConfig:
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
     amp : bool
-        Mixed precision (bfloat16, or float16 with loss scaling) on CUDA only.
+        Mixed precision: bfloat16 on CUDA (float16 with loss scaling where the GPU
+        lacks bfloat16) and on CPUs with bfloat16 instructions (about 2x faster
+        training there); float32 elsewhere (:mod:`napari_hcs.nn.precision`).
     channels_last : bool or None
         Channels-last memory format; None: on CUDA and CPU (1.1-1.3x faster
         training on CPU, see ``benchmarks/train_speed.py``), not on MPS.

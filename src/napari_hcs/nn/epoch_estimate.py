@@ -2,7 +2,8 @@
 
 :func:`epoch_notice` turns the measured seconds per training batch into the
 estimate a user reads before the bulk of the work: seconds per epoch on this
-device (the training batches and the validation pass), the longest the run can
+device (the training batches and the validation pass) and the number format
+it computes in, the longest the run can
 take, and on CPU, when an epoch is long and the crops are larger than the
 study's 32 x 32, what ``--input-size 32`` would cost instead.
 
@@ -14,7 +15,7 @@ Examples
 ...                       n_batches=100, val_cells=3000, input_size=68)
 >>> notice(1.5)
 >>> print(said[0])  # doctest: +ELLIPSIS
-Training on cpu (... threads): about 2.7 min per epoch (100 batches of 128 cells, 3000 validation cells), at most 30 epochs: up to 81 min. On CPU an input size of 32 (--input-size 32, the study's 32x32 crops) would take about 36 s per epoch.
+Training on cpu (...): about 2.7 min per epoch (100 batches of 128 cells, 3000 validation cells), at most 30 epochs: up to 81 min. On CPU an input size of 32 (--input-size 32, the study's 32x32 crops) would take about 36 s per epoch.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Callable
 import torch
 
 from .config import TrainConfig
+from .precision import autocast_dtype
 
 __all__ = ["LONG_EPOCH_SECONDS", "STUDY_INPUT_SIZE", "epoch_notice", "format_duration"]
 
@@ -53,11 +55,13 @@ def format_duration(seconds: float) -> str:
     return f"{minutes / 60:.1f} h"
 
 
-def _device_words(device: torch.device) -> str:
+def _device_words(device: torch.device, *, amp: bool) -> str:
+    dtype = autocast_dtype(device, amp=amp)
+    precision = f", {str(dtype).removeprefix('torch.')}" if dtype is not None else ""
     if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
+        return f"cpu ({torch.get_num_threads()} threads{precision})"
     if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
+        return f"{device} ({torch.cuda.get_device_name(device)}{precision})"
     return str(device)
 
 
@@ -70,7 +74,7 @@ def epoch_notice(notice: Callable[[str], None], *, config: TrainConfig, device: 
         epoch = n_batches * seconds_per_batch + val_cells * per_image * _FORWARD_SHARE
         runs = f"at most {config.epochs} epochs" + (f" x {config.ensemble} seeds" if config.ensemble > 1 else "")
         batches = f"{n_batches} batch{'es' if n_batches != 1 else ''}"
-        text = (f"Training on {_device_words(device)}: about {format_duration(epoch)} per epoch ({batches} "
+        text = (f"Training on {_device_words(device, amp=config.amp)}: about {format_duration(epoch)} per epoch ({batches} "
                 f"of {config.batch_size} cells, {val_cells} validation cells), {runs}: up to "
                 f"{format_duration(epoch * config.epochs * config.ensemble)}.")
         if device.type == "cpu" and epoch > LONG_EPOCH_SECONDS and input_size > STUDY_INPUT_SIZE:

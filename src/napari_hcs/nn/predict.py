@@ -12,7 +12,6 @@ groups in its cell store.
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -28,6 +27,7 @@ from .checkpoint import load_checkpoint
 from .crop_reader import CropReader
 from .device import resolve_device
 from .plate_normalisation import PlateNormaliser
+from .precision import autocast_context
 from .preprocess import Preprocess
 from .sampling import prefetched
 from .tta import tta_classify
@@ -158,14 +158,6 @@ def _channel_selection(model_channels: list[str], data_channels: list[str] | Non
     return [data_channels.index(c) for c in model_channels]
 
 
-def autocast_context(device: torch.device, amp: bool):
-    """Mixed precision on CUDA (bfloat16 where supported, else float16); nothing elsewhere."""
-    if not amp or device.type != "cuda":
-        return nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
-
-
 def iter_model_outputs(
     model: nn.Module,
     reader: CropReader,
@@ -241,10 +233,11 @@ def predict_cells(
     embeddings: bool = True,
     table: pd.DataFrame | None = None,
     tta: bool | None = None,
+    amp: bool = True,
     progress: Callable[[int, int], None] | None = None,
     cancel=None,
 ) -> PredictResult:
-    """Classify and embed cells with a trained model (in mixed precision on CUDA).
+    """Classify and embed cells with a trained model.
 
     Parameters
     ----------
@@ -276,6 +269,10 @@ def predict_cells(
     tta : bool, optional
         Average the class probabilities (and embeddings) over the 8 flips and
         rotations of each crop; None: as the model was trained to (``meta["tta"]``).
+    amp : bool
+        Mixed precision where the device computes it (bfloat16 on CUDA and on
+        CPUs with bfloat16 instructions, float16 on other GPUs; see
+        :mod:`napari_hcs.nn.precision`), as in training; False: float32.
     progress : callable, optional
         ``progress(done, total)`` after each batch.
     cancel : callable or threading.Event, optional
@@ -330,7 +327,7 @@ def predict_cells(
     outputs = iter_model_outputs(
         model, reader, crop_indices, preprocess,
         batch_size=batch_size, device=device, forward=tta_classify if averaged else (_classify if classify else _embed),
-        channels_last=device.type in ("cuda", "cpu"), cancel=cancel,
+        amp=amp, channels_last=device.type in ("cuda", "cpu"), cancel=cancel,
     )
     done = 0
     for positions, (logits, embedding) in outputs:

@@ -27,7 +27,8 @@ from .augment import augment_batch
 from .config import TrainConfig
 from .crop_reader import CropReader
 from .device import DistributedContext
-from .predict import autocast_context, iter_model_outputs
+from .precision import autocast_context, needs_loss_scaling
+from .predict import iter_model_outputs
 from .prepare import Prepared, Subset
 from .preprocess import Preprocess
 from .tta import tta_logits
@@ -135,7 +136,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = _make_scheduler(self.optimizer, config.schedule, config.lr, config.epochs * len(batches))
         # Loss scaling only for float16; bfloat16 needs none.
-        self.scaler = torch.amp.GradScaler("cuda", enabled=amp and not torch.cuda.is_bf16_supported())
+        self.scaler = torch.amp.GradScaler("cuda", enabled=needs_loss_scaling(ctx.device, amp=amp))
         self.generator = torch.Generator(device=ctx.device).manual_seed(config.seed * 1009 + ctx.rank)
 
     def _augmented(self, raw: torch.Tensor) -> torch.Tensor:

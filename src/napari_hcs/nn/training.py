@@ -51,6 +51,7 @@ from .models import SeedEnsemble, build_model, model_task
 from .plate_normalisation import PlateNormaliser
 from .prepare import Prepared, TrainingError, check_crops, prepare_subsets
 from .preprocess import Preprocess, channel_statistics
+from .precision import autocast_dtype
 from .sampling import ChunkBatchSampler, CropDataset, DeviceBatches, StreamingBatches
 from .epoch_estimate import epoch_notice
 from .trainer import Evaluator, FitOutcome, Task, Trainer, fit, seeded
@@ -268,6 +269,11 @@ def _as_run(config: TrainConfig, device: torch.device, *, shape: tuple, dtype, t
     )
 
 
+def _compute_dtype(run: _Run) -> str:
+    dtype = autocast_dtype(run.ctx.device, amp=run.config.amp)
+    return str(dtype or torch.float32).removeprefix("torch.")
+
+
 def _preload(reader: CropReader, crop_indices: np.ndarray, cancel) -> np.ndarray:
     out = np.empty((len(crop_indices), *reader.shape[1:]), dtype=reader.dtype)
     for positions, raw in reader.iter_batches(crop_indices, 4096):
@@ -340,7 +346,7 @@ def _evaluator(run: _Run, model: nn.Module, reader: CropReader, preprocess: Prep
     config = run.config
     return Evaluator(model, Task(run.classify), reader, preprocess, run.ctx,
                      batch_size=max(2 * config.batch_size, 256), n_classes=len(run.prepared.classes),
-                     amp=config.amp and run.ctx.device.type == "cuda", channels_last=config.channels_last,
+                     amp=config.amp, channels_last=config.channels_last,
                      cancel=run.cancel)
 
 
@@ -350,7 +356,7 @@ def _fit_member(run: _Run, batches, reader: CropReader, preprocess: Preprocess, 
     batches.sampler.seed = config.seed
     net = _network(run, preprocess, config.seed)
     trainer = Trainer(net, batches, preprocess, run.ctx, config, classify=run.classify,
-                      amp=config.amp and run.ctx.device.type == "cuda", channels_last=config.channels_last,
+                      amp=config.amp, channels_last=config.channels_last,
                       cancel=run.cancel, notice=_notice(run, batches, preprocess) if member == 0 else None)
     evaluator = _evaluator(run, net, reader, preprocess)
     progress = _member_progress(run.progress, member, config.ensemble)
@@ -449,7 +455,7 @@ def _meta(run: _Run, model: nn.Module, preprocess: Preprocess, outcomes: list[Fi
         "classes": run.prepared.classes,
         "label_column": run.label_column,
         "hyperparameters": {**run.config.to_dict(), "world_size": run.ctx.world_size,
-                            "device": run.ctx.device.type},
+                            "device": run.ctx.device.type, "compute_dtype": _compute_dtype(run)},
         "history": history,
         "best_epoch": outcomes[0].best["epoch"],
         "members": [{"seed": run.config.seed + i, "best_epoch": o.best["epoch"], "epochs_run": len(o.history),
