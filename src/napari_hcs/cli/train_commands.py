@@ -42,7 +42,7 @@ DEVICES = _DeviceNames(DEVICE_CHOICES)
 def _add_model_arguments(parser) -> None:
     group = parser.add_argument_group("model and training")
     group.add_argument("--model", choices=MODEL_NAMES, default="wrn", help="network (default wrn)")
-    group.add_argument("--depth", type=positive_int, default=2, help="blocks (convolutions) per stage (default 2)")
+    group.add_argument("--depth", type=positive_int, default=1, help="blocks (convolutions) per stage (default 1)")
     group.add_argument("--width", type=positive_int, default=2, help="widening factor k: 16k/32k/64k channels (default 2)")
     group.add_argument("--dropout", type=float, default=0.0, help="dropout rate (default 0)")
     group.add_argument("--epochs", type=positive_int, default=30, help="maximum epochs (default 30)")
