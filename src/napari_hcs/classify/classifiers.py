@@ -112,6 +112,8 @@ class _Job:
 def device_description(device: str = "auto") -> str:
     """Where a CNN would train, in words: ``"GPU: <name>"``, ``"Apple GPU (MPS)"`` or ``"CPU (N cores)"``.
 
+    A CPU with bfloat16 instructions, which trains in bfloat16, reads ``"CPU (N cores, bfloat16)"``.
+
     Examples
     --------
     >>> device_description("cpu").startswith("CPU (")
@@ -120,6 +122,7 @@ def device_description(device: str = "auto") -> str:
     import torch
 
     from ..nn import resolve_device
+    from ..nn.precision import cpu_has_bfloat16
 
     resolved = resolve_device(device)
     if resolved.type == "cuda":
@@ -127,7 +130,8 @@ def device_description(device: str = "auto") -> str:
     if resolved.type == "mps":
         return "Apple GPU (MPS)"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"CPU ({cores} core{'s' if cores != 1 else ''})"
+    precision = ", bfloat16" if cpu_has_bfloat16() else ""
+    return f"CPU ({cores} core{'s' if cores != 1 else ''}{precision})"
 
 
 def feature_matrix(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
