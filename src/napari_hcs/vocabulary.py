@@ -126,6 +126,9 @@ NGFF_VERSIONS = ("0.4", "0.5")
 # -- learning -----------------------------------------------------------------------
 #: Values of a split column.
 SPLIT_NAMES = ("train", "val", "test")
+#: Columns that name a cell whatever its row in the crop store (segmentation workers append
+#: sites as they finish, so two runs can store the same cells in another order).
+CELL_IDENTITY_COLUMNS = ("plate", "well", "field", "timepoint", "label")
 #: Classical classifiers on the cells' features.
 BASELINE_METHODS = ("random_forest", "lda", "svm")
 #: Networks, by name (``nn.models.MODELS`` holds their constructors).

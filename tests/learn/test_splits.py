@@ -294,6 +294,23 @@ def test_wells_with_a_single_site_give_val_cells_with_an_optimism_warning():
     assert counts.to_dict() == {("P1", "a"): 2, ("P1", "b"): 5, ("P2", "a"): 2, ("P2", "b"): 5}
 
 
+def test_val_cells_are_the_same_cells_whatever_order_the_store_holds_them_in():
+    """Two segmentation runs can store the same cells in another order; validation must not change."""
+    table = make_plates({"a": 1, "b": 1}, plates=["P1"], sites=2, cells=10, site_column="timepoint")
+    table = table.assign(field=0, label=table.groupby(["well", "timepoint"]).cumcount() + 1)
+    shuffled = table.sample(frac=1.0, random_state=7).reset_index(drop=True)
+    identity = ["well", "field", "timepoint", "label"]
+
+    def val_cells(frame):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            split = split_by_well(frame, "class", seed=0)
+        return sorted(map(tuple, frame.loc[split == "val", identity].to_numpy().tolist()))
+
+    assert len(val_cells(table)) == 8
+    assert val_cells(shuffled) == val_cells(table)
+
+
 def test_no_site_column_gives_val_cells():
     table = make_table((1, 3))
     with pytest.warns(UserWarning, match=r"Class 'c0' has 1 well and the table has no site column: validation "

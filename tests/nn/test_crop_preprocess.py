@@ -19,6 +19,23 @@ def test_channel_statistics_match_numpy():
     np.testing.assert_allclose(std, crops[indices].std(axis=(0, 2, 3), ddof=1), rtol=1e-5)
 
 
+@pytest.mark.parametrize("input_size", [None, 8])
+def test_channel_statistics_are_the_same_bits_in_any_order_batch_size_and_chunking(input_size):
+    """Two stores of one plate, written site by site in another order, must normalise alike."""
+    rng = np.random.default_rng(3)
+    crops = rng.gamma(2.0, 900.0, (300, 3, 16, 16)).astype(np.float32)
+    preprocess = Preprocess(crop_size=16, input_size=input_size)
+    reference = channel_statistics(CropReader(crops), np.arange(300), preprocess, batch_size=64)
+    order = rng.permutation(300)
+    shuffled = crops[order]  # the same cells stored in another order
+    for batch_size in (7, 64, 2048):
+        again = channel_statistics(CropReader(shuffled), np.argsort(order), preprocess, batch_size=batch_size)
+        assert again == reference
+        reversed_rows = channel_statistics(CropReader(shuffled), np.arange(300)[::-1], preprocess,
+                                           batch_size=batch_size)
+        assert reversed_rows == reference
+
+
 def test_channel_statistics_can_be_cancelled():
     _, crops = make_crops(8)
     with pytest.raises(InterruptedError, match="normalisation statistics was cancelled"):

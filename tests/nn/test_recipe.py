@@ -33,18 +33,19 @@ def test_a_new_plate_is_predicted_with_its_own_statistics(tmp_path):
     table, crops = _two_plates()
     on_p1 = table.plate == "P1"
     split = np.where(on_p1, "train", "")  # P2 takes no part in training
-    result = train_model(table[on_p1].reset_index(drop=True), crops, small(epochs=2, tta=False),
+    result = train_model(table[on_p1].reset_index(drop=True), crops, small(epochs=2, tta=False, amp=False),
                          label_column="cls", split=split[on_p1], channels=CHANNELS,
                          checkpoint_path=tmp_path / "m.pt")
     assert list(result.meta["normalisation"]["plates"]) == ["P1"]
     model, meta = load_checkpoint(tmp_path / "m.pt")
     options = dict(device="cpu", channels=CHANNELS, table=table)
-    p1 = predict_cells(model, meta, crops, indices=np.arange(64), amp=False, **options)
-    p2 = predict_cells(model, meta, crops, indices=np.arange(64, 128), amp=False, **options)
+    p1 = predict_cells(model, meta, crops, indices=np.arange(64), **options)
+    p2 = predict_cells(model, meta, crops, indices=np.arange(64, 128), **options)
     # P2's statistics are P1's scaled by the gain: its cells normalise to the same values.
     np.testing.assert_allclose(p2.probabilities, p1.probabilities, atol=1e-4)
-    # In bfloat16 (on CPUs that have it) they differ by its rounding alone.
-    p2_mixed = predict_cells(model, meta, crops, indices=np.arange(64, 128), amp=True, **options)
+    # In mixed precision (bfloat16 on CPUs that have it) they differ by its rounding alone.
+    mixed = {**meta, "hyperparameters": {**meta["hyperparameters"], "amp": True}}
+    p2_mixed = predict_cells(model, mixed, crops, indices=np.arange(64, 128), **options)
     np.testing.assert_allclose(p2_mixed.probabilities, p1.probabilities, atol=1e-2)
     stats = PlateNormaliser.from_meta(meta["normalisation"]).extend(table, crops).stats
     np.testing.assert_allclose(stats["P2"]["mean"], np.array(stats["P1"]["mean"]) * 3 + 500, rtol=1e-6)

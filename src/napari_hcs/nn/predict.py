@@ -233,11 +233,15 @@ def predict_cells(
     embeddings: bool = True,
     table: pd.DataFrame | None = None,
     tta: bool | None = None,
-    amp: bool = True,
     progress: Callable[[int, int], None] | None = None,
     cancel=None,
 ) -> PredictResult:
     """Classify and embed cells with a trained model.
+
+    Computes in the model's training precision on this device: mixed precision
+    (bfloat16 on CUDA and on CPUs with bfloat16 instructions, float16 on other
+    GPUs; :mod:`napari_hcs.nn.precision`) unless it was trained with
+    ``amp=False``, then float32.
 
     Parameters
     ----------
@@ -269,10 +273,6 @@ def predict_cells(
     tta : bool, optional
         Average the class probabilities (and embeddings) over the 8 flips and
         rotations of each crop; None: as the model was trained to (``meta["tta"]``).
-    amp : bool
-        Mixed precision where the device computes it (bfloat16 on CUDA and on
-        CPUs with bfloat16 instructions, float16 on other GPUs; see
-        :mod:`napari_hcs.nn.precision`), as in training; False: float32.
     progress : callable, optional
         ``progress(done, total)`` after each batch.
     cancel : callable or threading.Event, optional
@@ -327,7 +327,8 @@ def predict_cells(
     outputs = iter_model_outputs(
         model, reader, crop_indices, preprocess,
         batch_size=batch_size, device=device, forward=tta_classify if averaged else (_classify if classify else _embed),
-        amp=amp, channels_last=device.type in ("cuda", "cpu"), cancel=cancel,
+        amp=bool(meta.get("hyperparameters", {}).get("amp", True)),
+        channels_last=device.type in ("cuda", "cpu"), cancel=cancel,
     )
     done = 0
     for positions, (logits, embedding) in outputs:

@@ -130,9 +130,12 @@ def channel_statistics(
 ) -> tuple[list[float], list[float]]:
     """Per-channel mean and standard deviation of crops, in one streaming pass.
 
-    Reads the crops in chunk order, applies ``preprocess.resize`` and merges
-    per-batch moments in float64 (Chan's parallel update), so memory holds one
-    batch and the result does not depend on the batch size.
+    Reads the crops in chunk order and applies ``preprocess.resize``; keeps each
+    crop's own mean and sum of squared deviations (float64, ``2 x channels``
+    values per crop) and merges them only at the end, in sorted order. The
+    result is the same to the last bit for the same crops in any order, any
+    batch size and any chunking of the store: two stores of one plate whose
+    sites were written in another order normalise alike, and train alike.
 
     Raises
     ------
@@ -149,21 +152,26 @@ def channel_statistics(
     crop_indices = np.asarray(crop_indices, dtype=np.int64)
     if len(crop_indices) == 0:
         raise ValueError("No crops to compute normalisation statistics from.")
-    count, mean, m2 = 0, None, None
-    for _, raw in reader.iter_batches(crop_indices, batch_size):
+    cell_means = cell_m2 = None
+    pixels = 0
+    for positions, raw in reader.iter_batches(crop_indices, batch_size):
         check_cancel(cancel, "Computing the normalisation statistics was cancelled.")
-        batch = preprocess.resize(torch.from_numpy(raw)).to(torch.float64)
-        values = batch.transpose(0, 1).reshape(batch.shape[1], -1)
-        n = values.shape[1]
-        batch_mean = values.mean(dim=1)
-        batch_m2 = ((values - batch_mean[:, None]) ** 2).sum(dim=1)
-        if mean is None:
-            count, mean, m2 = n, batch_mean, batch_m2
-            continue
-        delta = batch_mean - mean
-        total = count + n
-        mean = mean + delta * n / total
-        m2 = m2 + batch_m2 + delta**2 * count * n / total
-        count = total
-    std = torch.sqrt(m2 / max(count - 1, 1)).clamp_min(1e-6)
+        batch = preprocess.resize(torch.from_numpy(raw)).to(torch.float64).numpy()
+        values = batch.reshape(batch.shape[0], batch.shape[1], -1)
+        if cell_means is None:
+            cell_means = np.empty((len(crop_indices), values.shape[1]))
+            cell_m2 = np.empty_like(cell_means)
+            pixels = values.shape[2]
+        means = values.mean(axis=2)
+        cell_means[positions] = means
+        cell_m2[positions] = ((values - means[..., None]) ** 2).sum(axis=2)
+    cells = len(crop_indices)
+    mean = _sorted_sum(cell_means) / cells
+    m2 = _sorted_sum(cell_m2) + pixels * _sorted_sum((cell_means - mean) ** 2)
+    std = np.maximum(np.sqrt(m2 / max(cells * pixels - 1, 1)), 1e-6)
     return mean.tolist(), std.tolist()
+
+
+def _sorted_sum(values: np.ndarray) -> np.ndarray:
+    """Column sums taken in sorted order: the same bits for the same values in any row order."""
+    return np.sort(values, axis=0).sum(axis=0)

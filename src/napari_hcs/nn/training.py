@@ -42,7 +42,7 @@ from torch import nn
 
 from .. import __version__
 from ..cancel import Cancelled, check_cancel
-from ..vocabulary import CROP_INDEX
+from ..vocabulary import CELL_IDENTITY_COLUMNS, CROP_INDEX
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .crop_reader import CropReader, chunk_rows
@@ -227,8 +227,6 @@ def train_model(
         ctx.close()
 
 
-#: Columns that name a cell whatever its row in the crop store.
-IDENTITY_COLUMNS = ("plate", "well", "field", "timepoint", "label")
 
 
 def in_identity_order(table: pd.DataFrame, split=None):
@@ -245,7 +243,7 @@ def in_identity_order(table: pd.DataFrame, split=None):
     >>> ordered["well"].tolist(), split.tolist()
     (['A01', 'B02'], ['val', 'train'])
     """
-    columns = [c for c in IDENTITY_COLUMNS if c in table.columns]
+    columns = [c for c in CELL_IDENTITY_COLUMNS if c in table.columns]
     if not columns or table.empty:
         return table, split
     order = table.reset_index(drop=True).sort_values(columns, kind="stable").index.to_numpy()
