@@ -24,9 +24,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from ..names import suggest
+from ..vocabulary import CELL_IDENTITY_COLUMNS
 
 __all__ = [
     "cell_groups",
@@ -34,6 +36,7 @@ __all__ = [
     "group_labels",
     "group_name",
     "groups_are_cells",
+    "identity_order",
     "parse_column_values",
     "require_columns",
 ]
@@ -118,6 +121,26 @@ def groups_are_cells(table: pd.DataFrame, group_column: str | Sequence[str] = "w
     (True, False)
     """
     return group_columns(group_column) == ["well"] and "well" not in table.columns
+
+
+def identity_order(table: pd.DataFrame) -> np.ndarray:
+    """Row positions of ``table`` ordered by each cell's identity, not by its row in the crop store.
+
+    Segmentation workers append sites as they finish, so two runs can store the
+    same cells in another order; ordered by
+    :data:`~napari_hcs.vocabulary.CELL_IDENTITY_COLUMNS` (those present), random
+    draws and batches over them take the same cells. Without any of those
+    columns, the positions in table order.
+
+    Examples
+    --------
+    >>> identity_order(pd.DataFrame({"well": ["B02", "A01", "A01"], "label": [1, 2, 1]}))
+    array([2, 1, 0])
+    """
+    columns = [c for c in CELL_IDENTITY_COLUMNS if c in table.columns]
+    if not columns:
+        return np.arange(len(table))
+    return table.reset_index(drop=True).sort_values(columns, kind="stable").index.to_numpy()
 
 
 def cell_groups(table: pd.DataFrame) -> pd.Series:

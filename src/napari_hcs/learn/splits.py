@@ -31,8 +31,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..vocabulary import CELL_IDENTITY_COLUMNS
-from .groups import group_columns, group_labels, group_name, groups_are_cells, parse_column_values, require_columns
+from .groups import (group_columns, group_labels, group_name, groups_are_cells, identity_order, parse_column_values,
+                     require_columns)
 from .labels import UNUSED, check_split, label_values
 from .plates import PLATE_COLUMN, SINGLE_PLATE, plate_keys
 
@@ -159,15 +159,6 @@ def _val_sites(sites: pd.Series, wells: pd.Series, carving: _Carving) -> tuple[l
     return chosen, total
 
 
-def _identity_order(frame: pd.DataFrame) -> np.ndarray:
-    """Row positions of ``frame`` ordered by each cell's identity, so a random draw over them
-    picks the same cells whatever order the table (the crop store) holds them in."""
-    columns = [c for c in CELL_IDENTITY_COLUMNS if c in frame.columns]
-    if not columns:
-        return np.arange(len(frame))
-    return frame.reset_index(drop=True).sort_values(columns, kind="stable").index.to_numpy()
-
-
 def _val_within_wells(frame: pd.DataFrame, wells: pd.Series, plate: str, cls, carving: _Carving) -> np.ndarray:
     """Sides of the cells of a stratum with few wells: val takes whole sites, else cells."""
     sides = np.full(len(frame), "train", dtype=object)
@@ -186,7 +177,7 @@ def _val_within_wells(frame: pd.DataFrame, wells: pd.Series, plate: str, cls, ca
         carving.notes.append(f"{stratum} with a single cell: it cannot be validated, so it goes to train.")
         return sides
     n_val = min(max(1, round(carving.val_fraction * len(frame))), len(frame) - 1)
-    sides[_identity_order(frame)[carving.rng.permutation(len(frame))[:n_val]]] = "val"
+    sides[identity_order(frame)[carving.rng.permutation(len(frame))[:n_val]]] = "val"
     why = (f" with fewer than {MIN_TRAIN_SITES + 1} sites" + (" each" if n_wells > 1 else "")) \
         if carving.site_columns else \
         " and the table has no site column"

@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 
 from .config import TrainConfig
-from .precision import autocast_dtype
+from .precision import compute_dtype_name
 
 __all__ = ["LONG_EPOCH_SECONDS", "STUDY_INPUT_SIZE", "epoch_notice", "format_duration"]
 
@@ -56,8 +56,8 @@ def format_duration(seconds: float) -> str:
 
 
 def _device_words(device: torch.device, *, amp: bool) -> str:
-    dtype = autocast_dtype(device, amp=amp)
-    precision = f", {str(dtype).removeprefix('torch.')}" if dtype is not None else ""
+    dtype = compute_dtype_name(device, amp=amp)
+    precision = f", {dtype}" if dtype != "float32" else ""
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads{precision})"
     if device.type == "cuda":

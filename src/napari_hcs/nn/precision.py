@@ -20,12 +20,14 @@ True
 from __future__ import annotations
 
 from contextlib import nullcontext
+from functools import cache
 
 import torch
 
-__all__ = ["autocast_context", "autocast_dtype", "cpu_has_bfloat16", "needs_loss_scaling"]
+__all__ = ["autocast_context", "autocast_dtype", "compute_dtype_name", "cpu_has_bfloat16", "needs_loss_scaling"]
 
 
+@cache  # asked before every batch; the CPU does not change
 def cpu_has_bfloat16() -> bool:
     """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX tiles).
 
@@ -65,6 +67,18 @@ def autocast_dtype(device: torch.device, *, amp: bool) -> torch.dtype | None:
     if device.type == "cpu" and cpu_has_bfloat16():
         return torch.bfloat16
     return None
+
+
+def compute_dtype_name(device: torch.device, *, amp: bool) -> str:
+    """``"bfloat16"``, ``"float16"`` or ``"float32"``: what the forward pass computes in on ``device``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> compute_dtype_name(torch.device("cpu"), amp=False)
+    'float32'
+    """
+    return str(autocast_dtype(device, amp=amp) or torch.float32).removeprefix("torch.")
 
 
 def autocast_context(device: torch.device, amp: bool):

@@ -42,7 +42,7 @@ from torch import nn
 
 from .. import __version__
 from ..cancel import Cancelled, check_cancel
-from ..vocabulary import CELL_IDENTITY_COLUMNS, CROP_INDEX
+from ..vocabulary import CROP_INDEX
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .crop_reader import CropReader, chunk_rows
@@ -51,7 +51,7 @@ from .models import SeedEnsemble, build_model, model_task
 from .plate_normalisation import PlateNormaliser
 from .prepare import Prepared, TrainingError, check_crops, prepare_subsets
 from .preprocess import Preprocess, channel_statistics
-from .precision import autocast_dtype
+from .precision import compute_dtype_name
 from .sampling import ChunkBatchSampler, CropDataset, DeviceBatches, StreamingBatches
 from .epoch_estimate import epoch_notice
 from .trainer import Evaluator, FitOutcome, Task, Trainer, fit, seeded
@@ -227,8 +227,6 @@ def train_model(
         ctx.close()
 
 
-
-
 def in_identity_order(table: pd.DataFrame, split=None):
     """The table (and a split given per row) ordered by each cell's identity, not its store row.
 
@@ -243,10 +241,9 @@ def in_identity_order(table: pd.DataFrame, split=None):
     >>> ordered["well"].tolist(), split.tolist()
     (['A01', 'B02'], ['val', 'train'])
     """
-    columns = [c for c in CELL_IDENTITY_COLUMNS if c in table.columns]
-    if not columns or table.empty:
-        return table, split
-    order = table.reset_index(drop=True).sort_values(columns, kind="stable").index.to_numpy()
+    from ..learn.groups import identity_order
+
+    order = identity_order(table)
     if isinstance(split, pd.Series):
         split = split.iloc[order]
     elif split is not None and not isinstance(split, str):
@@ -265,11 +262,6 @@ def _as_run(config: TrainConfig, device: torch.device, *, shape: tuple, dtype, t
         preload=_preload_fits(n_bytes, device) if config.preload is None else config.preload,
         input_size=config.input_size or shape[-1],
     )
-
-
-def _compute_dtype(run: _Run) -> str:
-    dtype = autocast_dtype(run.ctx.device, amp=run.config.amp)
-    return str(dtype or torch.float32).removeprefix("torch.")
 
 
 def _preload(reader: CropReader, crop_indices: np.ndarray, cancel) -> np.ndarray:
@@ -453,7 +445,7 @@ def _meta(run: _Run, model: nn.Module, preprocess: Preprocess, outcomes: list[Fi
         "classes": run.prepared.classes,
         "label_column": run.label_column,
         "hyperparameters": {**run.config.to_dict(), "world_size": run.ctx.world_size,
-                            "device": run.ctx.device.type, "compute_dtype": _compute_dtype(run)},
+                            "device": run.ctx.device.type, "compute_dtype": compute_dtype_name(run.ctx.device, amp=run.config.amp)},
         "history": history,
         "best_epoch": outcomes[0].best["epoch"],
         "members": [{"seed": run.config.seed + i, "best_epoch": o.best["epoch"], "epochs_run": len(o.history),
