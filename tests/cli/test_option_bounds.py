@@ -29,6 +29,12 @@ def test_train_refuses_bad_numbers(tmp_path, capsys, option):
     assert "expected a whole number of at least 1" in capsys.readouterr().err
 
 
+def test_train_refuses_negative_self_training_rounds(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--project", str(tmp_path), "--label-column", "class", "--self-training", "-1"])
+    assert "--self-training: expected a whole number of at least 0, got '-1'" in capsys.readouterr().err
+
+
 def test_a_site_larger_than_the_limit_is_refused_by_name(tmp_path):
     side = int(np.sqrt(MAX_SITE_PIXELS)) + 1
     path = tmp_path / "huge.tif"

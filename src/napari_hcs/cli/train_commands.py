@@ -16,13 +16,13 @@ from ._normalisation_options import add_normalisation_arguments, normalisation_f
 from ._project_options import locked_command
 from .qc_commands import leave_out_excluded
 from ._split_options import add_split_arguments, split_from_arguments
-from ._types import positive_int
+from ._types import non_negative_int, positive_int
 
 COMPARE_JSON = "compare.json"
 COMPARE_CSV = "compare.csv"
 #: Training options recorded in compare.json beside the scores.
 CNN_SETTINGS = ("model", "depth", "width", "epochs", "batch_size", "input_size", "normalisation", "controls",
-                "ensemble")
+                "ensemble", "self_training")
 
 
 # -- arguments -----------------------------------------------------------------
@@ -69,6 +69,12 @@ def _add_model_arguments(parser) -> None:
     group.add_argument("--seed", type=int, default=0, help="seed of split, weights, sampling (default 0)")
     group.add_argument("--ensemble", type=positive_int, default=1,
                        help="train this many networks (seeds seed, seed+1, ...) and average them (default 1)")
+    group.add_argument("--self-training", type=non_negative_int, default=0, metavar="ROUNDS",
+                       help="rounds of self-training: test and unlabelled cells classified with at least "
+                       "--self-training-confidence join training with their predicted class, and the network "
+                       "is trained again (default 0)")
+    group.add_argument("--self-training-confidence", type=float, default=0.95, metavar="P",
+                       help="lowest class probability that gives a cell a class in self-training (default 0.95)")
     tta = group.add_mutually_exclusive_group()
     tta.add_argument("--tta", dest="tta", action="store_const", const=True, default=None,
                      help="always predict with test-time augmentation (mean over the 8 flips and rotations); "
@@ -163,10 +169,11 @@ def _train(args, table, store, split, out, *, desc: str):
         augment=not args.no_augment,
         intensity_jitter=args.intensity_jitter, input_size=args.input_size, resize_mode=args.resize_mode,
         normalisation=normalisation, controls=controls, tta=args.tta, ensemble=args.ensemble,
+        self_training=args.self_training, self_training_confidence=args.self_training_confidence,
         device=args.device, amp=not args.no_amp, seed=args.seed,
     )
     show = _is_main_process()
-    total = args.epochs * args.ensemble
+    total = args.epochs * args.ensemble * (1 + args.self_training)
     with tqdm(total=total, desc=desc, unit="epoch", file=sys.stderr, disable=not show) as bar:
 
         def progress(epoch: int, epochs: int, row: dict) -> None:
@@ -229,6 +236,8 @@ def run_train(args) -> int:
         "split": result.meta["split"]["counts"],
         **result.metrics,
     }
+    if "self_training" in result.meta:
+        summary["self_training"] = result.meta["self_training"]
     if excluded:
         summary["qc_excluded"] = excluded
     _, metrics = _evaluated(result.metrics)

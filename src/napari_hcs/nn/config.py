@@ -96,6 +96,14 @@ class TrainConfig:
     ensemble : int
         Networks trained with seeds ``seed``, ``seed + 1``, ...; their class
         probabilities are averaged (:class:`~napari_hcs.nn.models.SeedEnsemble`).
+    self_training : int
+        Rounds of self-training (:mod:`napari_hcs.nn.self_training`): the cells
+        of the test split and those without a label that the model classifies
+        with at least ``self_training_confidence`` join the training cells with
+        their predicted class, and the network is trained again (each round
+        costs one more training). 0: none.
+    self_training_confidence : float
+        The lowest class probability that gives a cell a class in self-training.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
     amp : bool
@@ -144,6 +152,8 @@ class TrainConfig:
     controls: str | None = None
     tta: bool | None = None
     ensemble: int = 1
+    self_training: int = 0
+    self_training_confidence: float = 0.95
     device: str = "auto"
     amp: bool = True
     channels_last: bool | None = None
@@ -164,7 +174,7 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.device: {error}") from None
         for name in ("depth", "width", "epochs", "batch_size", "ensemble"):
             self._check_integer(name, minimum=1)
-        for name in ("early_stopping", "seed"):
+        for name in ("early_stopping", "seed", "self_training"):
             self._check_integer(name, minimum=0)
         if self.input_size is not None:
             self._check_integer("input_size", minimum=1)
@@ -172,6 +182,7 @@ class TrainConfig:
         self._check_number("weight_decay", "a number of at least 0", lambda v: v >= 0)
         self._check_number("intensity_jitter", "a number of at least 0", lambda v: v >= 0)
         self._check_number("dropout", "a number in [0, 1)", lambda v: 0 <= v < 1)
+        self._check_number("self_training_confidence", "a number in (0, 1]", lambda v: 0 < v <= 1)
         for name in ("balanced", "augment", "amp"):
             self._check_flag(name, optional=False)
         for name in ("channels_last", "preload", "deterministic", "tta"):
@@ -179,6 +190,9 @@ class TrainConfig:
         self._check_model_options()
         if self.ensemble > 1 and self.model == "ae":
             raise ValueError("TrainConfig.ensemble: an autoencoder learns no classes to average; use ensemble=1.")
+        if self.self_training and self.model == "ae":
+            raise ValueError("TrainConfig.self_training: an autoencoder gives cells no classes to train on; "
+                             "use self_training=0.")
 
     # -- checks ------------------------------------------------------------------
 

@@ -72,11 +72,13 @@ def epoch_notice(notice: Callable[[str], None], *, config: TrainConfig, device: 
     def report(seconds_per_batch: float) -> None:
         per_image = seconds_per_batch / config.batch_size
         epoch = n_batches * seconds_per_batch + val_cells * per_image * _FORWARD_SHARE
-        runs = f"at most {config.epochs} epochs" + (f" x {config.ensemble} seeds" if config.ensemble > 1 else "")
+        fits = config.ensemble * (1 + config.self_training)
+        runs = (f"at most {config.epochs} epochs" + (f" x {config.ensemble} seeds" if config.ensemble > 1 else "")
+                + (f" x {1 + config.self_training} fits (self-training)" if config.self_training else ""))
         batches = f"{n_batches} batch{'es' if n_batches != 1 else ''}"
         text = (f"Training on {_device_words(device, amp=config.amp)}: about {format_duration(epoch)} per epoch ({batches} "
                 f"of {config.batch_size} cells, {val_cells} validation cells), {runs}: up to "
-                f"{format_duration(epoch * config.epochs * config.ensemble)}.")
+                f"{format_duration(epoch * config.epochs * fits)}.")
         if device.type == "cpu" and epoch > LONG_EPOCH_SECONDS and input_size > STUDY_INPUT_SIZE:
             cheaper = epoch * (STUDY_INPUT_SIZE / input_size) ** 2
             text += (f" On CPU an input size of {STUDY_INPUT_SIZE} (--input-size {STUDY_INPUT_SIZE}, the study's "

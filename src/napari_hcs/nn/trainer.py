@@ -249,6 +249,13 @@ class Evaluator:
         return iter_model_outputs(self.model, self.reader, crop_indices, self.preprocess, forward=forward,
                                   **self.options)
 
+    def probabilities(self, crop_indices: np.ndarray, *, tta: bool = False) -> np.ndarray:
+        """Softmax class probabilities ``(N, K)`` of the cells, in the order of ``crop_indices``."""
+        out = np.empty((len(crop_indices), self.n_classes), dtype=np.float32)
+        for positions, (outputs,) in self._outputs(crop_indices, tta):
+            out[positions] = torch.softmax(outputs.float(), dim=1).cpu().numpy()
+        return out
+
     def scores(self, subset: Subset, *, shard: bool, tta: bool = False) -> dict:
         """``val_loss``, ``val_accuracy`` and ``val_balanced_accuracy`` over a subset.
 

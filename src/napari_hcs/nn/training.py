@@ -55,6 +55,7 @@ from .precision import compute_dtype_name
 from .sampling import ChunkBatchSampler, CropDataset, DeviceBatches, StreamingBatches
 from .epoch_estimate import epoch_notice
 from .trainer import Evaluator, FitOutcome, Task, Trainer, fit, seeded
+from .self_training import confident_cells, pool_crop_indices, round_record, with_training_cells
 
 __all__ = ["TrainResult", "TrainingError", "train_model"]
 
@@ -380,9 +381,32 @@ def _train(run: _Run, checkpoint_path) -> TrainResult:
     reader = CropReader(crops, cache_chunks=2 + SHUFFLE_WINDOW // max(chunk_rows(crops) or SHUFFLE_WINDOW, 1),
                         describe=run.prepared.describe, normalise=normaliser)
     preprocess = Preprocess(crop_size=run.shape[-1], input_size=config.input_size, mode=config.resize_mode)
-    batches = _training_batches(run, reader, preprocess)
+    first = replace(run, progress=_round_progress(run.progress, 0, config.self_training)) if config.self_training else run
+    model, outcomes, cancelled = _fit_members(first, _training_batches(run, reader, preprocess), reader, preprocess)
+    model, outcomes, cancelled, rounds = _self_train(run, reader, preprocess, (model, outcomes, cancelled))
+    evaluator = _evaluator(run, model, reader, preprocess)
+    if cancelled:
+        evaluator.ignore_cancel()
+    tta, tta_check = _choose_tta(run, evaluator)
+    metrics = evaluator.metrics(run.prepared, tta=tta) if ctx.is_main else {}
+    meta = _meta(run, model, preprocess, outcomes, metrics=metrics, cancelled=cancelled)
+    meta.update(normalisation=normaliser.to_meta() if normaliser else {"method": "global"}, tta=tta,
+                tta_check=tta_check)
+    if config.self_training:
+        meta["self_training"] = {"confidence": config.self_training_confidence, "rounds": rounds}
+    model = model.to(memory_format=torch.contiguous_format)
+    written = None
+    if checkpoint_path is not None and ctx.is_main:
+        written = save_checkpoint(checkpoint_path, model, meta)
+    ctx.barrier()
+    return TrainResult(model=model, history=meta["history"], metrics=metrics, meta=meta, checkpoint=written,
+                       cancelled=cancelled)
+
+
+def _fit_members(run: _Run, batches, reader: CropReader, preprocess: Preprocess):
+    """``(model, outcomes, cancelled)``: every seed of the ensemble trained (or those finished before a cancel)."""
     members, outcomes = [], []
-    for member in range(config.ensemble):
+    for member in range(run.config.ensemble):
         try:
             net, outcome = _fit_member(run, batches, reader, preprocess, member)
         except Cancelled:
@@ -393,23 +417,48 @@ def _train(run: _Run, checkpoint_path) -> TrainResult:
         outcomes.append(outcome)
         if outcome.cancelled:
             break
-    cancelled = outcomes[-1].cancelled or len(members) < config.ensemble
-    model = members[0] if len(members) == 1 else SeedEnsemble(members).to(ctx.device).eval()
-    evaluator = _evaluator(run, model, reader, preprocess)
-    if cancelled:
-        evaluator.ignore_cancel()
-    tta, tta_check = _choose_tta(run, evaluator)
-    metrics = evaluator.metrics(run.prepared, tta=tta) if ctx.is_main else {}
-    meta = _meta(run, model, preprocess, outcomes, metrics=metrics, cancelled=cancelled)
-    meta.update(normalisation=normaliser.to_meta() if normaliser else {"method": "global"}, tta=tta,
-                tta_check=tta_check)
-    model = model.to(memory_format=torch.contiguous_format)
-    written = None
-    if checkpoint_path is not None and ctx.is_main:
-        written = save_checkpoint(checkpoint_path, model, meta)
-    ctx.barrier()
-    return TrainResult(model=model, history=meta["history"], metrics=metrics, meta=meta, checkpoint=written,
-                       cancelled=cancelled)
+    cancelled = outcomes[-1].cancelled or len(members) < run.config.ensemble
+    model = members[0] if len(members) == 1 else SeedEnsemble(members).to(run.ctx.device).eval()
+    return model, outcomes, cancelled
+
+
+def _self_train(run: _Run, reader: CropReader, preprocess: Preprocess, fitted: tuple):
+    """The rounds of :mod:`napari_hcs.nn.self_training` after the first fit; returns the last finished one.
+
+    A cancel during a round keeps the model of the round before it.
+    """
+    config, (model, outcomes, cancelled) = run.config, fitted
+    rounds = []
+    pool = pool_crop_indices(run.prepared, run.table, run.label_column) if config.self_training else None
+    for number in range(1, config.self_training + 1):
+        if cancelled or not len(pool):
+            break
+        statistics = (preprocess.mean, preprocess.std)  # the model of the round before was trained with them
+        try:
+            probabilities = _evaluator(run, model, reader, preprocess).probabilities(pool)
+            added = confident_cells(probabilities, pool, confidence=config.self_training_confidence)
+            this_round = replace(run, prepared=with_training_cells(run.prepared, added), notice=None,
+                                 progress=_round_progress(run.progress, number, config.self_training))
+            refitted = _fit_members(this_round, _training_batches(this_round, reader, preprocess), reader, preprocess)
+        except Cancelled:
+            refitted = None
+        if refitted is None or refitted[2]:  # cancelled: the round before it stands
+            preprocess.mean, preprocess.std = statistics
+            return model, outcomes, True, rounds
+        rounds.append(round_record(number, added, run.prepared.classes, pool_size=len(pool)))
+        model, outcomes, cancelled = refitted
+    return model, outcomes, cancelled, rounds
+
+
+def _round_progress(progress, number: int, rounds: int):
+    """Epoch progress over the first fit and every round of self-training (``self_training_round`` in the row)."""
+    if progress is None:
+        return None
+
+    def report(epoch: int, epochs: int, row: dict) -> None:
+        progress(number * epochs + epoch, (rounds + 1) * epochs, {**row, "self_training_round": number})
+
+    return report
 
 
 def _choose_tta(run: _Run, evaluator: Evaluator) -> tuple[bool, dict | None]:

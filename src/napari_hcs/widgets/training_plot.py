@@ -50,11 +50,17 @@ def cnn_form() -> Container:
         SpinBox(name="depth", label="depth", min=1, max=16, value=defaults.depth),
         SpinBox(name="width", label="width", min=1, max=16, value=defaults.width),
         SpinBox(name="epochs", label="epochs", min=1, max=1000, value=defaults.epochs),
+        SpinBox(name="self_training", label="self-training", min=0, max=10, value=defaults.self_training,
+                tooltip="Rounds of self-training: the unlabelled cells the model classifies with at least "
+                f"{defaults.self_training_confidence:.0%} confidence join training with their predicted class, "
+                "and the network is trained again (each round one more training). 0: none."),
     ], labels=True)
     right = Container(widgets=[
         SpinBox(name="batch_size", label="batch", min=1, max=4096, value=defaults.batch_size),
         lr, input_size,
         ComboBox(name="device", label="device", choices=list(DEVICE_CHOICES), value=defaults.device),
+        SpinBox(name="ensemble", label="seeds", min=1, max=10, value=defaults.ensemble,
+                tooltip="Networks trained with successive seeds and averaged (each one more training)."),
     ], labels=True)
     form = Container(widgets=[left, right], layout="horizontal", labels=False)
     form.margins = (0, 0, 0, 0)
