@@ -102,3 +102,15 @@ def test_device_is_described():
     assert device_description("cpu").startswith("CPU (")
     if torch.cuda.is_available():
         assert device_description("cuda").startswith("GPU: ")
+
+
+def test_cnn_self_training_takes_in_the_unlabelled_cells(tmp_path_factory):
+    project = segmented_sample(tmp_path_factory, "self_training", classes=None)
+    table = project.cell_table()
+    late = table.timepoint == table.timepoint.max()
+    for well, name in CLASSES.items():
+        project.cell_labels().set(table[(table.well == well) & ~late], name)
+    config = tiny_cnn(self_training=1, self_training_confidence=0.5)
+    record = train_classifier(project, TrainRequest("self", kind="cnn", config=config))
+    (round_,) = record.settings["self_training_rounds"]
+    assert round_["pool_cells"] == late.sum() and round_["added_cells"] > 0

@@ -32,7 +32,8 @@ def test_the_pool_is_the_test_split_and_the_unlabelled_cells_never_training_or_v
     table, _ = make_crops(24)
     split = _split(table)
     unlabelled = np.flatnonzero(split == "train")[:2]
-    table.loc[unlabelled, "cls"] = None
+    table.loc[unlabelled[:1], "cls"] = None
+    table.loc[unlabelled[1:], "cls"] = " "  # blank text: the viewer's unlabelled cells
     prepared = prepare_subsets(table, len(table), label_column="cls", split=split)
     pool = pool_crop_indices(prepared, table, "cls")
     expected = np.union1d(np.flatnonzero(split == "test"), unlabelled)
@@ -63,6 +64,17 @@ def test_a_round_adds_the_confident_test_cells_and_the_test_scores_cover_every_t
     assert result.metrics["val"]["n"] == (split == "val").sum()
     assert seen[-1] == (4, 4)  # two fits of two epochs
     assert result.meta["hyperparameters"]["self_training"] == 1
+
+
+def test_a_round_without_a_confident_cell_does_not_train_again():
+    table, crops = make_crops(48)
+    seen = []
+    result = train_model(table, crops, small(epochs=1, self_training=2, self_training_confidence=1.0, tta=False),
+                         label_column="cls", split=_split(table), channels=CHANNELS,
+                         progress=lambda epoch, epochs, row: seen.append(row.get("self_training_round")))
+    (record,) = result.meta["self_training"]["rounds"]
+    assert record["added_cells"] == 0 and record["pool_cells"] == (_split(table) == "test").sum()
+    assert seen == [0]
 
 
 def test_a_cancel_during_a_round_keeps_the_model_of_the_round_before():

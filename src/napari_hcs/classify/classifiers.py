@@ -302,8 +302,14 @@ def _train_cnn(job: _Job) -> _Trained:
     result.meta["split_description"] = job.how
     record = _record(job, classes=list(result.meta["classes"]), metrics=result.metrics.get("val"),
                      crop_size=store.crop_size, history=result.history, cancelled=result.cancelled,
-                     settings={**result.meta["hyperparameters"], "best_epoch": result.meta["best_epoch"]})
+                     settings={**result.meta["hyperparameters"], "best_epoch": result.meta["best_epoch"],
+                               **_self_training_settings(result.meta)})
     return _Trained(result, record, evaluation)
+
+
+def _self_training_settings(meta: dict) -> dict:
+    """What self-training added, round by round, for the model's record (nothing without self-training)."""
+    return {"self_training_rounds": meta["self_training"]["rounds"]} if "self_training" in meta else {}
 
 
 def _save(job: _Job, catalog, trained: _Trained, *, overwrite: bool) -> ModelRecord:

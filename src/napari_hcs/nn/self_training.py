@@ -42,7 +42,8 @@ __all__ = ["confident_cells", "pool_crop_indices", "round_record", "with_trainin
 def pool_crop_indices(prepared: Prepared, table: pd.DataFrame, label_column: str) -> np.ndarray:
     """Crop store rows of the cells to pseudo-label: the test split and every cell without a label.
 
-    Cells of the training and validation splits are never in the pool.
+    Cells of the training and validation splits are never in the pool. A label
+    is missing where it is NaN, None or blank text (the viewer's unlabelled cells).
 
     Parameters
     ----------
@@ -58,8 +59,10 @@ def pool_crop_indices(prepared: Prepared, table: pd.DataFrame, label_column: str
     ndarray of int64
         Sorted, unique crop store rows.
     """
+    from ..learn.labels import is_missing
+
     with_crops = table[table[CROP_INDEX].notna()]
-    unlabelled = with_crops.loc[with_crops[label_column].isna(), CROP_INDEX].to_numpy(dtype=np.int64)
+    unlabelled = with_crops.loc[is_missing(with_crops[label_column]), CROP_INDEX].to_numpy(dtype=np.int64)
     test = prepared.subsets["test"].crop_indices if "test" in prepared.subsets else np.empty(0, np.int64)
     labelled = [prepared.subsets[name].crop_indices for name in ("train", "val") if name in prepared.subsets]
     pool = np.union1d(test.astype(np.int64), unlabelled)

@@ -437,6 +437,9 @@ def _self_train(run: _Run, reader: CropReader, preprocess: Preprocess, fitted: t
         try:
             probabilities = _evaluator(run, model, reader, preprocess).probabilities(pool)
             added = confident_cells(probabilities, pool, confidence=config.self_training_confidence)
+            if not len(added.crop_indices):  # nothing to learn from: training again would repeat the last fit
+                rounds.append(round_record(number, added, run.prepared.classes, pool_size=len(pool)))
+                break
             this_round = replace(run, prepared=with_training_cells(run.prepared, added), notice=None,
                                  progress=_round_progress(run.progress, number, config.self_training))
             refitted = _fit_members(this_round, _training_batches(this_round, reader, preprocess), reader, preprocess)

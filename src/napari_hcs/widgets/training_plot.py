@@ -25,8 +25,8 @@ from qtpy.QtWidgets import QLabel, QSizePolicy
 
 from ..vocabulary import DEVICE_CHOICES, MODEL_NAMES
 
-__all__ = ["TrainingPlot", "as_number", "cnn_form", "form_config", "form_widgets", "model_summary", "set_form_config",
-           "trained_words"]
+__all__ = ["TrainingPlot", "as_number", "cnn_form", "form_config", "form_widgets", "model_summary",
+           "self_training_words", "set_form_config", "trained_words"]
 
 #: Height of the plot in pixels: small enough to leave the dock room for the rest.
 PLOT_HEIGHT = 150
@@ -107,6 +107,7 @@ def trained_words(record) -> str:
     score = (f"validation balanced accuracy {val['balanced_accuracy']:.2f} (accuracy {val['accuracy']:.2f}, "
              f"{val.get('n', '?')} cells)" if "balanced_accuracy" in val else "no validation cells")
     words = f"Trained {record.name}: {score}. {record.split}"
+    words += self_training_words(record.settings or {}, cancelled=record.cancelled)
     notes = (record.settings or {}).get("warnings") or []
     if notes:
         words += " " + " ".join(str(note) for note in notes)
@@ -239,3 +240,27 @@ class TrainingPlot(QLabel):
         self._worker = None
         if self._stale:
             self._draw()
+
+
+def self_training_words(settings: dict, *, cancelled: bool = False) -> str:
+    """What self-training added to a CNN's training, in words ("" without self-training).
+
+    Examples
+    --------
+    >>> self_training_words({"self_training": 1, "self_training_rounds": [
+    ...     {"round": 1, "pool_cells": 500, "added_cells": 412, "added_per_class": {"a": 200, "b": 212}}]})
+    ' Self-training: round 1 added 412 of 500 unlabelled cells (a 200, b 212).'
+    >>> self_training_words({"self_training": 2, "self_training_rounds": []})
+    ' Self-training: no unlabelled cells to add (every cell is labelled).'
+    """
+    if not settings.get("self_training"):
+        return ""
+    rounds = settings.get("self_training_rounds") or []
+    if not rounds:
+        if cancelled:
+            return " Self-training: cancelled before a round finished."
+        return " Self-training: no unlabelled cells to add (every cell is labelled)."
+    said = "; ".join(
+        f"round {r['round']} added {r['added_cells']} of {r['pool_cells']} unlabelled cells ("
+        + ", ".join(f"{name} {n}" for name, n in r["added_per_class"].items()) + ")" for r in rounds)
+    return f" Self-training: {said}."
