@@ -172,6 +172,9 @@ def test_a_user_phenotypes_the_scportrait_plate_in_the_dock(dock, qtbot, scportr
     cnn = _train(dock, qtbot, "cnn", model="cnn1", depth=1, width=1, epochs=2, device="cpu")
     assert dock.train.plot.points == 2
     dock.train.select_model(forest)
+    assert dock.train.status.text().startswith(f"Trained {forest}: validation balanced accuracy")
+    tips = {dock.train.model_list.item(i).toolTip() for i in range(dock.train.model_list.count())}
+    assert any(tip.startswith(f"Trained {cnn}:") for tip in tips)
     _predict_plate(dock, qtbot)
     _check_colours_on_screen(dock)
     row = _inspect_and_jump(dock, qtbot)

@@ -355,10 +355,11 @@ class TrainPanel(QWidget):
         for name in names:
             try:
                 record = catalog.record(name)
-                text = model_summary(record)
+                text, tip = model_summary(record), trained_words(record)
             except (OSError, ValueError, KeyError) as error:
-                text = f"{name}  ·  unreadable: {error}"
+                text = tip = f"{name}  ·  unreadable: {error}"
             item = QListWidgetItem(text)
+            item.setToolTip(tip)
             item.setData(MODEL_ROLE, name)
             self.model_list.addItem(item)
         self._highlight(self.session.current_model)
@@ -369,11 +370,15 @@ class TrainPanel(QWidget):
         return [self.model_list.item(i).data(MODEL_ROLE) for i in range(self.model_list.count())]
 
     def select_model(self, name: str | None) -> None:
-        """Make ``name`` the session's model (its history is shown in the plot)."""
+        """Make ``name`` the session's model: its history is shown in the plot, what it gave in the status."""
         try:
             self.session.select_model(name)
-        except ValueError as error:
+            record = self.session.models.record(name) if name is not None else None
+        except (OSError, ValueError, KeyError) as error:
             self.status.setText(str(error))
+            return
+        if record is not None and self._train_worker is None:
+            self.status.setText(trained_words(record))
 
     def _highlight(self, name: str | None) -> None:
         for i in range(self.model_list.count()):
