@@ -1,0 +1,106 @@
+"""Self-training in the Train tab, on the real scPortrait plate, with a screenshot.
+
+Opens the plate with the napari HCS dock, segments every site, labels the cells
+of timepoints 1 and 2 by their well's treatment (B02 unstimulated, B04
+stimulated) and leaves timepoint 3 unlabelled, trains a wide ResNet with one
+round of self-training, predicts the plate and saves
+``docs/images/walkthrough_self_training.png`` (the whole window, 1200 px wide)
+with the Train tab saying what the round added (a click on the model in the
+list shows what its training gave). It prints the balanced
+accuracy on timepoint 3, whose labels training never saw, with and without
+self-training.
+
+Run under a display::
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python examples/self_training_screenshot.py [PLATE_FOLDER]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import napari
+from sklearn.metrics import balanced_accuracy_score
+
+from napari_hcs.widgets.main_dock import MainDock
+from screenshots import wait_until  # examples/ is on the path when this script runs
+from walkthrough import CLASSES, IMAGES, predict, save, settle, train, when
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PLATE = ROOT.parent / "shared" / "data" / "scportrait_timecourse"
+HELD_OUT_TIMEPOINT = 3
+
+
+def segment(dock: MainDock) -> None:
+    """Every site segmented, with 64-pixel crops that hold these 50-60 pixel cells whole."""
+    dock.show_tab("Segment")
+    form = dock.segment.form
+    form.live_preview.value = False
+    form.nuclei_channel.value, form.cell_channel.value, form.crop_size.value = "DAPI", "mCherry", 64
+    dock.segment.run_panel.workers.setValue(2)
+    done = when(dock.segment.run_panel.run_finished)
+    dock.segment.run_panel.run_plate()
+    wait_until(lambda: done, timeout=900)
+    print(f"segmented: {len(dock.session.cells)} cells")
+
+
+def label_early_timepoints(dock: MainDock) -> None:
+    """Each cell of timepoints 1 and 2 labelled with its well's class; timepoint 3 stays unlabelled."""
+    for _, name in CLASSES:
+        dock.plate.add_class(name)
+    cells = dock.session.cells
+    for well, name in CLASSES:
+        chosen = cells[(cells.well.astype(str) == well) & (cells.timepoint != HELD_OUT_TIMEPOINT)]
+        dock.session.label_cells(chosen.crop_index.to_numpy(), name)
+
+
+def held_out_accuracy(dock: MainDock) -> float:
+    cells = dock.session.project.cell_table()  # every predicted cell of the plate, as saved
+    late = cells[cells.timepoint == HELD_OUT_TIMEPOINT]
+    truth = late.well.astype(str).map({well: name for well, name in CLASSES})
+    return balanced_accuracy_score(truth, late.pred_class.astype(str))
+
+
+def show_status(dock: MainDock) -> None:
+    """Scroll the Train tab to its status line, which says what self-training added."""
+    from qtpy.QtWidgets import QScrollArea
+
+    parent = dock.train.status.parentWidget()
+    while parent is not None and not isinstance(parent, QScrollArea):
+        parent = parent.parentWidget()
+    if parent is not None:
+        settle(0.5)  # the status line's new words are laid out first
+        parent.ensureWidgetVisible(dock.train.status, 0, 8)
+
+
+def main() -> None:
+    plate_folder = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_PLATE
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1600, 1000)
+    dock = MainDock(viewer)
+    viewer.window.add_dock_widget(dock, name="napari HCS", area="right")
+    with tempfile.TemporaryDirectory() as folder:
+        dock.plate.open_plate(plate_folder, project_dir=Path(folder) / "project")
+        wait_until(lambda: dock.session.shown_site is not None)
+        segment(dock)
+        label_early_timepoints(dock)
+        options = dict(model="wrn", depth=1, width=2, epochs=30, device="cpu", input_size=32)
+        for rounds in (0, 1):
+            train(dock, "cnn", **options, self_training=rounds)
+            predict(dock)
+            print(f"self-training {rounds} ({dock.session.project.cell_table().pred_model.iloc[0]}): timepoint {HELD_OUT_TIMEPOINT} balanced accuracy "
+                  f"{held_out_accuracy(dock):.3f}")
+        dock.show_tab("Train")
+        dock.train.select_model(dock.train.model_names()[0])  # a click on the newest model says what it gave
+        show_status(dock)
+        settle(1.0)
+        save(viewer, "self_training")
+        wait_until(lambda: not dock.train.is_busy)
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main()
