@@ -26,24 +26,11 @@ from sklearn.metrics import balanced_accuracy_score
 
 from napari_hcs.widgets.main_dock import MainDock
 from screenshots import wait_until  # examples/ is on the path when this script runs
-from walkthrough import CLASSES, IMAGES, predict, save, settle, train, when
+from walkthrough import CLASSES, IMAGES, predict, save, segment, settle, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PLATE = ROOT.parent / "shared" / "data" / "scportrait_timecourse"
 HELD_OUT_TIMEPOINT = 3
-
-
-def segment(dock: MainDock) -> None:
-    """Every site segmented, with 64-pixel crops that hold these 50-60 pixel cells whole."""
-    dock.show_tab("Segment")
-    form = dock.segment.form
-    form.live_preview.value = False
-    form.nuclei_channel.value, form.cell_channel.value, form.crop_size.value = "DAPI", "mCherry", 64
-    dock.segment.run_panel.workers.setValue(2)
-    done = when(dock.segment.run_panel.run_finished)
-    dock.segment.run_panel.run_plate()
-    wait_until(lambda: done, timeout=900)
-    print(f"segmented: {len(dock.session.cells)} cells")
 
 
 def label_early_timepoints(dock: MainDock) -> None:
@@ -85,7 +72,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         dock.plate.open_plate(plate_folder, project_dir=Path(folder) / "project")
         wait_until(lambda: dock.session.shown_site is not None)
-        segment(dock)
+        segment(dock, crop_size=64, timeout=900)  # 64-pixel crops hold these 50-60 pixel cells whole
         label_early_timepoints(dock)
         options = dict(model="wrn", depth=1, width=2, epochs=30, device="cpu", input_size=32)
         for rounds in (0, 1):

@@ -70,15 +70,15 @@ def label_wells(dock: MainDock) -> None:
     plate.set_mode("view")
 
 
-def segment(dock: MainDock) -> None:
+def segment(dock: MainDock, *, crop_size: int = 32, timeout: float = 600) -> None:
     dock.show_tab("Segment")
     form = dock.segment.form
     form.live_preview.value = False
-    form.nuclei_channel.value, form.cell_channel.value, form.crop_size.value = "DAPI", "mCherry", 32
+    form.nuclei_channel.value, form.cell_channel.value, form.crop_size.value = "DAPI", "mCherry", crop_size
     dock.segment.run_panel.workers.setValue(2)
     done = when(dock.segment.run_panel.run_finished)
     dock.segment.run_panel.run_plate()
-    wait_until(lambda: done, timeout=600)
+    wait_until(lambda: done, timeout=timeout)
     print(f"segmented: {len(dock.session.cells)} cells")
 
 

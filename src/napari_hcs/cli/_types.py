@@ -7,6 +7,17 @@ import argparse
 __all__ = ["non_negative_int", "positive_int"]
 
 
+def whole_number_at_least(text: str, minimum: int) -> int:
+    """``text`` as a whole number of at least ``minimum``, or the error argparse reports."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum or str(text).strip().lstrip("+") != str(value):
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least {minimum}, got {text!r}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """A whole number of at least 1 (workers, epochs, batch sizes, crop sizes).
 
@@ -19,13 +30,7 @@ def positive_int(text: str) -> int:
     ...
     argparse.ArgumentTypeError: expected a whole number of at least 1, got '0'
     """
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1 or str(text).strip().lstrip("+") != str(value):
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return value
+    return whole_number_at_least(text, 1)
 
 
 def non_negative_int(text: str) -> int:
@@ -40,10 +45,4 @@ def non_negative_int(text: str) -> int:
     ...
     argparse.ArgumentTypeError: expected a whole number of at least 0, got '-1'
     """
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0 or str(text).strip().lstrip("+") != str(value):
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {text!r}")
-    return value
+    return whole_number_at_least(text, 0)
