@@ -169,7 +169,8 @@ def run_cnn(table, store, label, split, config: TrainConfig) -> dict:
     return {"balanced_accuracy": test["balanced_accuracy"], "accuracy": test["accuracy"],
             "per_class_recall": {c: v["recall"] for c, v in test["per_class"].items()},
             "epochs_run": len(result.history), "best_epoch": result.meta["best_epoch"], "tta": result.meta["tta"],
-            "seconds": time.perf_counter() - started}
+            "seconds": time.perf_counter() - started,
+            "self_training_added": [r["added_cells"] for r in (result.meta.get("self_training") or {}).get("rounds", [])]}
 
 
 def run_classical(table, label, split, *, old: bool, seed: int) -> dict:
@@ -229,6 +230,9 @@ def print_run(record: dict) -> None:
     print(f"{name} | cnn recall per class | " + ", ".join(f"{c} {v:.3f}" for c, v in cnn["per_class_recall"].items()))
     print(f"{name} | cnn epochs run / best epoch / tta | {cnn['epochs_run']} / {cnn['best_epoch']} / {cnn['tta']}")
     print(f"{name} | cnn training seconds | {cnn['seconds']:.0f} s")
+    if cnn.get("self_training_added"):
+        print(f"{name} | cnn self-training cells added per round | "
+              + ", ".join(str(n) for n in cnn["self_training_added"]))
     print(f"{name} | best classical ({classical['method']}) balanced accuracy | {classical['balanced_accuracy']:.4f}")
     print(f"{name} | best classical accuracy | {classical['accuracy']:.4f}")
     if classical["test_cells_ceiling"] is not None:
