@@ -37,7 +37,7 @@ from qtpy.QtWidgets import (
 from ..cancel import Cancelled
 from ..vocabulary import CLASSIFIER_KINDS
 from .workers import describe_error, relay_to, worker_call
-from .training_plot import (TrainingPlot, as_number, cnn_form, form_config, form_widgets, model_summary,
+from .training_plot import (TrainingPlot, as_number, cnn_form, form_config, form_widgets, model_list_words,
                             set_form_config, trained_words)
 
 __all__ = ["PREDICT_SCOPES", "TrainPanel"]
@@ -353,11 +353,7 @@ class TrainPanel(QWidget):
         self.model_list.clear()
         catalog = self.session.models
         for name in names:
-            try:
-                record = catalog.record(name)
-                text, tip = model_summary(record), trained_words(record)
-            except (OSError, ValueError, KeyError) as error:
-                text = tip = f"{name}  ·  unreadable: {error}"
+            text, tip = model_list_words(catalog, name)
             item = QListWidgetItem(text)
             item.setToolTip(tip)
             item.setData(MODEL_ROLE, name)

@@ -26,7 +26,7 @@ from qtpy.QtWidgets import QLabel, QSizePolicy
 from ..vocabulary import DEVICE_CHOICES, MODEL_NAMES
 
 __all__ = ["TrainingPlot", "as_number", "cnn_form", "form_config", "form_widgets", "model_summary",
-           "self_training_words", "set_form_config", "trained_words"]
+           "model_list_words", "self_training_words", "set_form_config", "trained_words"]
 
 #: Height of the plot in pixels: small enough to leave the dock room for the rest.
 PLOT_HEIGHT = 150
@@ -99,6 +99,16 @@ def model_summary(record) -> str:
     value = ((record.metrics or {}).get("val") or {}).get("balanced_accuracy")
     score = f"val bal. acc {value:.2f}" if value is not None else "no validation"
     return f"{record.name}  ·  {record.kind}  ·  {score}" + (" (cancelled)" if record.cancelled else "")
+
+
+def model_list_words(catalog, name: str) -> tuple[str, str]:
+    """The model list's line for ``name`` and its tooltip: the summary, and what its training gave."""
+    try:
+        record = catalog.record(name)
+    except (OSError, ValueError, KeyError) as error:
+        words = f"{name}  ·  unreadable: {error}"
+        return words, words
+    return model_summary(record), trained_words(record)
 
 
 def trained_words(record) -> str:
