@@ -66,6 +66,19 @@ def test_a_round_adds_the_confident_test_cells_and_the_test_scores_cover_every_t
     assert result.meta["hyperparameters"]["self_training"] == 1
 
 
+def test_an_ensemble_self_trains_and_its_checkpoint_keeps_every_seed_and_the_rounds(tmp_path):
+    table, crops = make_crops(96)
+    split = _split(table)
+    result = train_model(table, crops, small(epochs=1, ensemble=2, self_training=1, self_training_confidence=0.5,
+                                             tta=False),
+                         label_column="cls", split=split, channels=CHANNELS, checkpoint_path=tmp_path / "e.pt")
+    (record,) = result.meta["self_training"]["rounds"]
+    assert 0 < record["added_cells"] <= record["pool_cells"] == (split == "test").sum()
+    assert [m["seed"] for m in result.meta["members"]] == [0, 1]
+    model, meta = load_checkpoint(tmp_path / "e.pt")
+    assert len(model.members) == 2 and meta["self_training"] == result.meta["self_training"]
+
+
 def test_a_round_without_a_confident_cell_does_not_train_again():
     table, crops = make_crops(48)
     seen = []
