@@ -21,12 +21,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import napari
 from sklearn.metrics import balanced_accuracy_score
 
 from napari_hcs.widgets.main_dock import MainDock
 from screenshots import wait_until  # examples/ is on the path when this script runs
-from walkthrough import CLASSES, IMAGES, predict, save, segment, settle, train
+from walkthrough import CLASSES, open_dock, predict, save, segment, settle, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PLATE = ROOT.parent / "shared" / "data" / "scportrait_timecourse"
@@ -64,29 +63,23 @@ def show_status(dock: MainDock) -> None:
 
 def main() -> None:
     plate_folder = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_PLATE
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1600, 1000)
-    dock = MainDock(viewer)
-    viewer.window.add_dock_widget(dock, name="napari HCS", area="right")
     with tempfile.TemporaryDirectory() as folder:
-        dock.plate.open_plate(plate_folder, project_dir=Path(folder) / "project")
-        wait_until(lambda: dock.session.shown_site is not None)
+        viewer, dock = open_dock(plate_folder, Path(folder) / "project")
         segment(dock, crop_size=64, timeout=900)  # 64-pixel crops hold these 50-60 pixel cells whole
         label_early_timepoints(dock)
         options = dict(model="wrn", depth=1, width=2, epochs=30, device="cpu", input_size=32)
         for rounds in (0, 1):
             train(dock, "cnn", **options, self_training=rounds)
             predict(dock)
-            print(f"self-training {rounds} ({dock.session.project.cell_table().pred_model.iloc[0]}): timepoint {HELD_OUT_TIMEPOINT} balanced accuracy "
-                  f"{held_out_accuracy(dock):.3f}")
+            print(f"self-training {rounds} ({dock.session.current_model}): timepoint {HELD_OUT_TIMEPOINT} "
+                  f"balanced accuracy {held_out_accuracy(dock):.3f}")
         dock.show_tab("Train")
         dock.train.select_model(dock.train.model_names()[0])  # a click on the newest model says what it gave
         show_status(dock)
         settle(1.0)
         save(viewer, "self_training")
         wait_until(lambda: not dock.train.is_busy)
-    viewer.close()
+        viewer.close()
 
 
 if __name__ == "__main__":

@@ -128,16 +128,22 @@ def label_cells(dock: MainDock) -> None:
     save(dock.viewer, "8_label_cells")
 
 
-def main() -> None:
-    plate_folder = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_PLATE
+def open_dock(plate_folder: Path, project_dir: Path) -> tuple[napari.Viewer, MainDock]:
+    """A 1600 x 1000 viewer with the napari HCS dock, showing the plate opened into ``project_dir``."""
     IMAGES.mkdir(parents=True, exist_ok=True)
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1600, 1000)
     dock = MainDock(viewer)
     viewer.window.add_dock_widget(dock, name="napari HCS", area="right")
+    dock.plate.open_plate(plate_folder, project_dir=project_dir)
+    wait_until(lambda: dock.session.shown_site is not None)
+    return viewer, dock
+
+
+def main() -> None:
+    plate_folder = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_PLATE
     with tempfile.TemporaryDirectory() as folder:
-        dock.plate.open_plate(plate_folder, project_dir=Path(folder) / "project")
-        wait_until(lambda: dock.session.shown_site is not None)
+        viewer, dock = open_dock(plate_folder, Path(folder) / "project")
         label_wells(dock)
         save(viewer, "1_plate")
         segment(dock)
@@ -158,7 +164,7 @@ def main() -> None:
         wait_until(lambda: shown, timeout=600)
         save(viewer, "9_uncertain")
         wait_until(lambda: not dock.train.is_busy)
-    viewer.close()
+        viewer.close()
 
 
 if __name__ == "__main__":

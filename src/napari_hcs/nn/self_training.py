@@ -33,6 +33,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from ..learn.labels import is_missing
 from ..vocabulary import CROP_INDEX
 from .prepare import Prepared, Subset
 
@@ -59,8 +60,6 @@ def pool_crop_indices(prepared: Prepared, table: pd.DataFrame, label_column: str
     ndarray of int64
         Sorted, unique crop store rows.
     """
-    from ..learn.labels import is_missing
-
     with_crops = table[table[CROP_INDEX].notna()]
     unlabelled = with_crops.loc[is_missing(with_crops[label_column]), CROP_INDEX].to_numpy(dtype=np.int64)
     test = prepared.subsets["test"].crop_indices if "test" in prepared.subsets else np.empty(0, np.int64)

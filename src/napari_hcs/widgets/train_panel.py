@@ -369,12 +369,8 @@ class TrainPanel(QWidget):
         """Make ``name`` the session's model: its history is shown in the plot, what it gave in the status."""
         try:
             self.session.select_model(name)
-            record = self.session.models.record(name) if name is not None else None
-        except (OSError, ValueError, KeyError) as error:
+        except ValueError as error:
             self.status.setText(str(error))
-            return
-        if record is not None and self._train_worker is None:
-            self.status.setText(trained_words(record))
 
     def _highlight(self, name: str | None) -> None:
         for i in range(self.model_list.count()):
@@ -382,7 +378,7 @@ class TrainPanel(QWidget):
             item.setSelected(item.data(MODEL_ROLE) == name)
 
     def _on_model_selected(self, name: str | None) -> None:
-        """Show the selected model's history, kind and settings (a retrain starts from them)."""
+        """Show the selected model's history, what it gave, kind and settings (a retrain starts from them)."""
         self._highlight(name)
         if name is None or self._train_worker is not None:
             return
@@ -391,6 +387,7 @@ class TrainPanel(QWidget):
         except (OSError, ValueError, KeyError):
             return
         self.plot.set_history(record.history)
+        self.status.setText(trained_words(record))
         if record.kind in CLASSIFIER_KINDS:
             self.set_kind(record.kind)
         if record.kind == "cnn" and record.settings:

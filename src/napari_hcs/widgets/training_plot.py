@@ -126,6 +126,30 @@ def trained_words(record) -> str:
     return words
 
 
+def self_training_words(settings: dict, *, cancelled: bool = False) -> str:
+    """What self-training added to a CNN's training, in words ("" without self-training).
+
+    Examples
+    --------
+    >>> self_training_words({"self_training": 1, "self_training_rounds": [
+    ...     {"round": 1, "pool_cells": 500, "added_cells": 412, "added_per_class": {"a": 200, "b": 212}}]})
+    ' Self-training: round 1 added 412 of 500 unlabelled cells (a 200, b 212).'
+    >>> self_training_words({"self_training": 2, "self_training_rounds": []})
+    ' Self-training: no unlabelled cells to add (every cell is labelled).'
+    """
+    if not settings.get("self_training"):
+        return ""
+    rounds = settings.get("self_training_rounds") or []
+    if not rounds:
+        if cancelled:
+            return " Self-training: cancelled before a round finished."
+        return " Self-training: no unlabelled cells to add (every cell is labelled)."
+    said = "; ".join(
+        f"round {r['round']} added {r['added_cells']} of {r['pool_cells']} unlabelled cells ("
+        + ", ".join(f"{name} {n}" for name, n in r["added_per_class"].items()) + ")" for r in rounds)
+    return f" Self-training: {said}."
+
+
 def as_number(value) -> float:
     """A plottable float (NaN for a missing value)."""
     try:
@@ -251,26 +275,3 @@ class TrainingPlot(QLabel):
         if self._stale:
             self._draw()
 
-
-def self_training_words(settings: dict, *, cancelled: bool = False) -> str:
-    """What self-training added to a CNN's training, in words ("" without self-training).
-
-    Examples
-    --------
-    >>> self_training_words({"self_training": 1, "self_training_rounds": [
-    ...     {"round": 1, "pool_cells": 500, "added_cells": 412, "added_per_class": {"a": 200, "b": 212}}]})
-    ' Self-training: round 1 added 412 of 500 unlabelled cells (a 200, b 212).'
-    >>> self_training_words({"self_training": 2, "self_training_rounds": []})
-    ' Self-training: no unlabelled cells to add (every cell is labelled).'
-    """
-    if not settings.get("self_training"):
-        return ""
-    rounds = settings.get("self_training_rounds") or []
-    if not rounds:
-        if cancelled:
-            return " Self-training: cancelled before a round finished."
-        return " Self-training: no unlabelled cells to add (every cell is labelled)."
-    said = "; ".join(
-        f"round {r['round']} added {r['added_cells']} of {r['pool_cells']} unlabelled cells ("
-        + ", ".join(f"{name} {n}" for name, n in r["added_per_class"].items()) + ")" for r in rounds)
-    return f" Self-training: {said}."
