@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from napari_hcs.learn import build_split, run_baselines
+from napari_hcs.learn import Normalisation, build_split, run_baselines
 from napari_hcs.nn import TrainConfig, train_model
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -175,20 +175,20 @@ def run_cnn(table, store, label, split, config: TrainConfig) -> dict:
             "self_training_added": [r["added_cells"] for r in (result.meta.get("self_training") or {}).get("rounds", [])]}
 
 
-def run_classical(table, label, split, *, old: bool, seed: int) -> dict:
+def run_classical(table, label, split, *, old: bool, seed: int, within=()) -> dict:
     if old:  # fitted on the training cells alone, globally z-scored
         split = split.where(split != "val", "")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = run_baselines(table, label, split, seed=seed, n_jobs=2,
-                                normalisation="global" if old else "plate")
+                                normalisation=Normalisation("global") if old else Normalisation(within=within))
     best = max(results, key=lambda m: results[m]["test"]["balanced_accuracy"])
     test = results[best]["test"]
     return {"method": best, "balanced_accuracy": test["balanced_accuracy"], "accuracy": test["accuracy"],
             "all": {m: r["test"]["balanced_accuracy"] for m, r in results.items()}}
 
 
-def ceiling_on_test_cells(table, label, split, *, seed: int, folds: int = 5) -> float:
+def ceiling_on_test_cells(table, label, split, *, seed: int, folds: int = 5, within=()) -> float:
     """Mean balanced accuracy of LDA cross-validated over the test cells alone."""
     from sklearn.model_selection import StratifiedKFold
 
@@ -200,7 +200,8 @@ def ceiling_on_test_cells(table, label, split, *, seed: int, folds: int = 5) -> 
         fold_split.iloc[held] = "test"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = run_baselines(test, label, fold_split, methods=["lda"], seed=seed)
+            result = run_baselines(test, label, fold_split, methods=["lda"], seed=seed,
+                                   normalisation=Normalisation(within=within))
         scores.append(result["lda"]["test"]["balanced_accuracy"])
     return float(np.mean(scores))
 
@@ -234,12 +235,15 @@ def run_one(row: Row, defaults: str, seed: int, args, cache: dict) -> dict:
     old = defaults == "old"
     split = (old_split if old else new_split)(table, label, row.holdout, seed)
     options = {**(OLD_CONFIG if old else {}), "input_size": row.input_size, "seed": seed, "device": args.device,
-               "depth": args.depth, "width": args.width, **({} if old else args.set)}
+               "depth": args.depth, "width": args.width,
+               **({} if old else {"normalise_within": args.normalise_within, **args.set})}
     cnn = run_cnn(table, store, label, split, TrainConfig(**options))
     cnn["test_cells_ceiling"] = (cnn_on_test_cells(table, store, label, split, TrainConfig(**options))
                                  if args.cnn_on_test_cells and not old else None)
-    classical = run_classical(table, label, split, old=old, seed=seed)
-    classical["test_cells_ceiling"] = None if old else ceiling_on_test_cells(table, label, split, seed=seed)
+    within = args.normalise_within
+    classical = run_classical(table, label, split, old=old, seed=seed, within=within)
+    classical["test_cells_ceiling"] = None if old else ceiling_on_test_cells(table, label, split, seed=seed,
+                                                                             within=within)
     return {"row": row.name, "defaults": defaults, "seed": seed, "target_ratio": row.target_ratio,
             "cnn": cnn, "classical": classical,
             "val_cells": int((split == "val").sum()), "train_cells": int((split == "train").sum())}
@@ -327,12 +331,15 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", help="folder for the projects (kept; default a temporary one)")
     parser.add_argument("--json", help="write every run's figures there")
+    parser.add_argument("--normalise-within", default="", metavar="COLUMN[,COLUMN]",
+                        help="new column: normalise each plate's groups on their own, CNN and features alike")
     parser.add_argument("--cnn-on-test-cells", action="store_true",
                         help="also cross-validate the CNN over the test cells (new column; five more trainings a run)")
     parser.add_argument("--set", nargs="*", default=[], metavar="OPTION=VALUE",
                         help="override TrainConfig options of the new column (e.g. epochs=40 ensemble=3)")
     args = parser.parse_args(argv)
     args.set = dict(_option(text) for text in args.set)
+    args.normalise_within = tuple(c.strip() for c in args.normalise_within.split(",") if c.strip())
     torch.set_num_threads(args.threads)
     rows = [ROWS[name.strip()] for name in args.rows.split(",")]
     with tempfile.TemporaryDirectory(prefix="napari-hcs-recipes-") as temporary:
@@ -348,7 +355,8 @@ def main(argv=None) -> int:
                     if args.json:
                         Path(args.json).write_text(json.dumps(records, indent=2))
     print(f"network: wrn depth {args.depth} width {args.width}; seeds {' '.join(map(str, args.seeds))}; "
-          f"device {args.device} ({args.threads} threads); new column overrides: {args.set or 'none'}")
+          f"device {args.device} ({args.threads} threads); new column overrides: {args.set or 'none'}; "
+          f"normalised within plates by: {', '.join(args.normalise_within) or 'nothing (whole plates)'}")
     print(summary_table(records))
     return 0
 

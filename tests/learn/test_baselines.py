@@ -11,7 +11,8 @@ import pytest
 from cell_tables import make_cells, make_project
 
 from napari_hcs import vocabulary
-from napari_hcs.learn import METHODS, LabelError, build_split, normalise_features, run_baselines, split_by_well
+from napari_hcs.learn import (METHODS, LabelError, Normalisation, build_split, normalise_features, run_baselines,
+                              split_by_well)
 from napari_hcs.learn.baselines import _BUILDERS
 
 
@@ -125,7 +126,8 @@ def test_plate_normalisation_is_the_default_and_recorded():
     results = {
         name: run_baselines(table, "class", split, methods=["lda"], **options)["lda"]
         for name, options in {
-            "plate": {}, "controls": {"controls": "compound=DMSO"}, "global": {"normalisation": "global"},
+            "plate": {}, "controls": {"normalisation": Normalisation(controls="compound=DMSO")},
+            "global": {"normalisation": "global"},
         }.items()
     }
     assert results["plate"]["params"]["normalisation"] == "plate" and results["plate"]["params"]["controls"] is None
@@ -143,12 +145,28 @@ def test_normalisation_refusals():
     with pytest.raises(ValueError, match="Unknown normalisation 'well'; normalisations are: plate, global"):
         run_baselines(table, "class", split, methods=["lda"], normalisation="well")
     with pytest.raises(ValueError, match="'plate' normalisation only"):
-        run_baselines(table, "class", split, methods=["lda"], normalisation="global", controls="compound=DMSO")
+        run_baselines(table, "class", split, methods=["lda"], normalisation=Normalisation("global", "compound=DMSO"))
     with pytest.raises(KeyError, match="Column 'drug' is not in the cell table"):
-        run_baselines(table, "class", split, methods=["lda"], controls="drug=DMSO")
+        run_baselines(table, "class", split, methods=["lda"], normalisation=Normalisation(controls="drug=DMSO"))
     with pytest.raises(ValueError, match="Plate P1 has no control cells"):
         run_baselines(table.assign(compound=np.where(table.plate == "P1", "drug", table.compound)),
-                      "class", split, methods=["lda"], controls="compound=DMSO")
+                      "class", split, methods=["lda"], normalisation=Normalisation(controls="compound=DMSO"))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # a timepoint held out shares wells with training
+def test_groups_within_plates_are_normalised_on_their_own_and_recorded():
+    table = _two_plates().reset_index(drop=True)
+    table["timepoint"] = np.arange(len(table)) % 2 + 1
+    later = table.timepoint == 2
+    features = [c for c in table.columns if c.startswith("feat_")]
+    table.loc[later, features] = table.loc[later, features] * 3 + 40  # the later timepoint reads brighter
+    split = build_split(table, label_column="class", holdout="timepoint=2")
+    within = run_baselines(table, "class", split, methods=["lda"], normalisation=Normalisation(within="timepoint"))["lda"]
+    whole = run_baselines(table, "class", split, methods=["lda"])["lda"]
+    assert within["params"]["normalise_within"] == ["timepoint"] and whole["params"]["normalise_within"] == []
+    assert within["test"]["accuracy"] > 0.8 > whole["test"]["accuracy"]
+    with pytest.raises(ValueError, match="'plate' normalisation only"):
+        normalise_features(table, normalisation="global", within=["timepoint"])
 
 
 def test_normalise_features_leaves_other_columns_and_global_alone():

@@ -108,6 +108,30 @@ def test_missing_values_are_ignored_and_kept_and_flat_columns_only_centred():
     assert out.feat_b[:4].isna().all() and out.feat_b[["e", "f"]].tolist() == [-1.0, 1.0]
 
 
+def test_within_divides_each_plate_into_groups_with_statistics_of_their_own():
+    table = _screen(cells=8).assign(timepoint=np.tile([1, 1, 2, 2], 4))
+    table.loc[table.timepoint == 2, "feat_dna"] += 100.0  # the later timepoint reads brighter
+    keys = plate_keys(table, within=["timepoint"])
+    assert sorted(keys.unique()) == ["P1 (timepoint=1)", "P1 (timepoint=2)", "P2 (timepoint=1)", "P2 (timepoint=2)"]
+    out = normalise_per_plate(table[["feat_dna"]], table, within=["timepoint"])
+    groups = out.feat_dna.groupby(keys)
+    assert np.allclose(groups.mean(), 0) and np.allclose(groups.std(ddof=0), 1)
+    whole = normalise_per_plate(table[["feat_dna"]], table).feat_dna
+    assert (whole[table.timepoint == 2] > 0).all()  # whole plates keep the shift as if it were phenotype
+    with pytest.raises(ValueError, match=r"Plate P1 \(timepoint=2\) has no control cells"):
+        normalise_per_plate(table[["feat_dna"]], table.assign(compound=np.where(
+            (table.plate == "P1") & (table.timepoint == 2), "drug", table.compound)),
+            controls="compound=DMSO", within=["timepoint"])
+
+
+def test_within_columns_are_named_when_missing_or_empty():
+    table = pd.DataFrame({"plate": ["P1", "P1"], "timepoint": [1, None]})
+    with pytest.raises(KeyError, match="Column 'batch' is not in the cell table"):
+        plate_keys(table, within=["batch"])
+    with pytest.raises(ValueError, match=r"1 of 2 row\(s\) have no 'timepoint' \(column 'timepoint'\)"):
+        plate_keys(table, within=["timepoint"])
+
+
 def test_normalise_per_plate_refusals():
     table = _screen(cells=4)
     with pytest.raises(ValueError, match="same index"):

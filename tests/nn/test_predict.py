@@ -196,3 +196,26 @@ def test_cli_refuses_controls_with_global_normalisation(tmp_path, capsys):
     assert main(["train", "--project", str(tmp_path / "proj"), "--label-column", "cls", "--normalisation",
                  "global", "--controls", "cls=a", "--device", "cpu"]) == 1
     assert "--controls needs --normalisation plate" in capsys.readouterr().err
+
+
+def test_cli_normalises_within_plates_in_train_compare_and_baseline(tmp_path, capsys):
+    table, crops = make_crops(64, n_wells=4)
+    folder = tmp_path / "proj"
+    make_store(folder, table, crops)
+    _with_features(folder, table)
+    options = ["--depth", "1", "--width", "1", "--epochs", "1", "--batch-size", "16", "--device", "cpu",
+               "--normalise-within", "site"]
+    model = tmp_path / "model.pt"
+    assert main(["train", "--project", str(folder), "--label-column", "cls", "--out", str(model), *options]) == 0
+    assert json.loads(capsys.readouterr().out)["normalise_within"] == ["site"]
+    assert list(load_checkpoint(model)[1]["normalisation"]["plates"]) == ["P1 (site=1)"]
+    assert main(["predict", "--project", str(folder), "--model", str(model), "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["compare", "--project", str(folder), "--label-column", "cls", "--json", *options]) == 0
+    assert json.loads((folder / "compare.json").read_text())["cnn_settings"]["normalise_within"] == "site"
+    assert main(["baseline", "--project", str(folder), "--label-column", "cls", "--methods", "lda",
+                 "--normalise-within", "site"]) == 0
+    assert json.loads((folder / "baseline.json").read_text())["normalise_within"] == ["site"]
+    assert main(["baseline", "--project", str(folder), "--label-column", "cls", "--methods", "lda",
+                 "--normalise-within", "batch"]) == 1
+    assert "Column 'batch' is not in the cell table" in capsys.readouterr().err

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..vocabulary import NORMALISATIONS
+
+if TYPE_CHECKING:
+    from ..learn.plates import Normalisation
 
 
 def add_normalisation_arguments(parser) -> None:
-    """Add ``--normalisation {plate,global}`` and ``--controls COLUMN=VALUE[,VALUE]`` as one group."""
+    """Add ``--normalisation``, ``--controls`` and ``--normalise-within`` as one group."""
     group = parser.add_argument_group("normalisation")
     group.add_argument(
         "--normalisation", choices=NORMALISATIONS, default="plate",
@@ -18,29 +23,40 @@ def add_normalisation_arguments(parser) -> None:
         "--controls", metavar="COLUMN=VALUE[,VALUE]",
         help="the control cells each plate is normalised by, e.g. compound=DMSO (default: all its cells)",
     )
+    group.add_argument(
+        "--normalise-within", metavar="COLUMN[,COLUMN]", default="",
+        help="divide each plate by these columns and normalise each part on its own, e.g. timepoint "
+        "for a time course imaged over days (default: whole plates)",
+    )
 
 
-def normalisation_from_arguments(args) -> tuple[str, str | None]:
-    """Return ``(normalisation, controls)`` of the parsed options; controls as ``"COLUMN=VALUE[,VALUE]"``.
+def normalisation_from_arguments(args) -> "Normalisation":
+    """Return what the parsed options ask for; controls as ``"COLUMN=VALUE[,VALUE]"``.
 
     Raises
     ------
     ValueError
-        If ``--controls`` is not ``COLUMN=VALUE[,VALUE]``, or comes with ``--normalisation global``.
+        If ``--controls`` is not ``COLUMN=VALUE[,VALUE]``, or ``--controls`` or
+        ``--normalise-within`` come with ``--normalisation global``.
 
     Examples
     --------
     >>> from argparse import Namespace
     >>> normalisation_from_arguments(Namespace(normalisation="plate", controls=" compound = DMSO"))
-    ('plate', 'compound=DMSO')
+    Normalisation(method='plate', controls='compound=DMSO', within=())
+    >>> normalisation_from_arguments(Namespace(normalisation="plate", controls=None,
+    ...                                        normalise_within="timepoint")).within
+    ('timepoint',)
     >>> normalisation_from_arguments(Namespace(normalisation="global", controls="compound=DMSO"))
     Traceback (most recent call last):
     ...
     ValueError: --controls needs --normalisation plate (got --normalisation global).
     """
-    from ..learn.plates import controls_text, parse_controls
+    from ..learn.plates import Normalisation, controls_text, parse_controls
 
     controls = controls_text(parse_controls(args.controls))
-    if controls is not None and args.normalisation != "plate":
-        raise ValueError(f"--controls needs --normalisation plate (got --normalisation {args.normalisation}).")
-    return args.normalisation, controls
+    within = tuple(c.strip() for c in (getattr(args, "normalise_within", "") or "").split(",") if c.strip())
+    for given, option in ((controls is not None, "--controls"), (bool(within), "--normalise-within")):
+        if given and args.normalisation != "plate":
+            raise ValueError(f"{option} needs --normalisation plate (got --normalisation {args.normalisation}).")
+    return Normalisation(args.normalisation, controls, within)

@@ -6,12 +6,16 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..vocabulary import BASELINE_METHODS
 from ._normalisation_options import add_normalisation_arguments, normalisation_from_arguments
 from ._project_options import locked_command
 from .qc_commands import leave_out_excluded
 from ._split_options import add_split_arguments, split_from_arguments
+
+if TYPE_CHECKING:
+    from ..learn.plates import Normalisation
 
 RESULT_FILE = "baseline.json"
 
@@ -56,7 +60,7 @@ def _parse_methods(text: str) -> list[str]:
     return methods
 
 
-def _split_and_score(table, args, methods, normalisation: tuple[str, str | None]):
+def _split_and_score(table, args, methods, normalisation: Normalisation):
     """Split the table, print the split summary, run the baselines; return both."""
     from tqdm import tqdm
 
@@ -76,14 +80,13 @@ def _split_and_score(table, args, methods, normalisation: tuple[str, str | None]
             n_jobs=args.n_jobs,
             group_column=args.group_column,
             corr_threshold=args.corr_threshold,
-            normalisation=normalisation[0],
-            controls=normalisation[1],
+            normalisation=normalisation,
             progress=lambda done, total: bar.update(done - bar.n),
         )
     return summary, results
 
 
-def _save(folder: Path, args, summary, results: dict, normalisation: tuple[str, str | None]) -> None:
+def _save(folder: Path, args, summary, results: dict, normalisation: Normalisation) -> None:
     from ..learn import save_confusion_matrix_png, save_metrics
 
     evaluated_on = next(iter(results.values()))["evaluated_on"]
@@ -97,8 +100,7 @@ def _save(folder: Path, args, summary, results: dict, normalisation: tuple[str, 
             "holdout": args.holdout,
             "group_column": args.group_column,
             "seed": args.seed,
-            "normalisation": normalisation[0],
-            "controls": normalisation[1],
+            **normalisation.as_record(),
             "evaluated_on": evaluated_on,
             "split": {
                 f"{side}/{cls}": {"cells": int(row.cells), "groups": int(row.groups)}

@@ -22,7 +22,7 @@ COMPARE_JSON = "compare.json"
 COMPARE_CSV = "compare.csv"
 #: Training options recorded in compare.json beside the scores.
 CNN_SETTINGS = ("model", "depth", "width", "epochs", "batch_size", "input_size", "normalisation", "controls",
-                "ensemble", "self_training")
+                "normalise_within", "ensemble", "self_training")
 
 
 # -- arguments -----------------------------------------------------------------
@@ -161,14 +161,15 @@ def _train(args, table, store, split, out, *, desc: str):
 
     from ..nn import TrainConfig, train_model
 
-    normalisation, controls = normalisation_from_arguments(args)
+    normalisation = normalisation_from_arguments(args)
     config = TrainConfig(
         model=args.model, depth=args.depth, width=args.width, dropout=args.dropout, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
         balanced=not args.no_balance, early_stopping=args.early_stopping, monitor=args.monitor,
         augment=not args.no_augment,
         intensity_jitter=args.intensity_jitter, input_size=args.input_size, resize_mode=args.resize_mode,
-        normalisation=normalisation, controls=controls, tta=args.tta, ensemble=args.ensemble,
+        normalisation=normalisation.method, controls=normalisation.controls,
+        normalise_within=",".join(normalisation.within), tta=args.tta, ensemble=args.ensemble,
         self_training=args.self_training, self_training_confidence=args.self_training_confidence,
         device=args.device, amp=not args.no_amp, seed=args.seed,
     )
@@ -232,6 +233,7 @@ def run_train(args) -> int:
         "epochs_run": len(result.history),
         "tta": result.meta["tta"],
         "normalisation": result.meta["normalisation"]["method"],
+        **({"normalise_within": within} if (within := result.meta["normalisation"].get("within")) else {}),
         "seconds": round(sum(row["seconds"] for row in result.history), 2),
         "split": result.meta["split"]["counts"],
         **result.metrics,
@@ -293,10 +295,9 @@ def run_compare(args) -> int:
     if not _is_main_process():
         return 0
     print("compare: baselines (random forest, LDA, linear SVM) ...", file=sys.stderr)
-    normalisation, controls = normalisation_from_arguments(args)
+    normalisation = normalisation_from_arguments(args)
     baselines = run_baselines(table, args.label_column, split, methods=BASELINE_METHODS, seed=args.seed,
-                              n_jobs=args.n_jobs, group_column=args.group_column, normalisation=normalisation,
-                              controls=controls)
+                              n_jobs=args.n_jobs, group_column=args.group_column, normalisation=normalisation)
     evaluated_on, cnn_metrics = _evaluated(cnn.metrics)
     results = {"cnn": cnn_metrics}
     results.update({name: baselines[name][baselines[name].get("evaluated_on", "test")] for name in BASELINE_METHODS})

@@ -9,6 +9,7 @@ from .model_selection import SVM_C_GRID, choose_svm_c
 from .plates import (
     PLATE_COLUMN,
     SINGLE_PLATE,
+    Normalisation,
     control_mask,
     controls_text,
     normalise_per_plate,
@@ -28,6 +29,7 @@ __all__ = [
     "CorrelationFilter",
     "LabelError",
     "LabelledCells",
+    "Normalisation",
     "build_split",
     "check_labels",
     "check_split",

@@ -21,12 +21,12 @@ import pandas as pd
 from ..cancel import CancelCheck, Cancelled, is_cancelled
 from ..project import feature_columns
 from ..vocabulary import BASELINE_METHODS
-from .feature_prep import NO_FEATURES, check_normalisation, normalise_features, prepare_features
+from .feature_prep import NO_FEATURES, normalise_features, prepare_features
 from .groups import group_labels
 from .labels import LabelledCells, check_labels
 from .metrics import classification_metrics
 from .model_selection import choose_svm_c, linear_svm
-from .plates import Controls, controls_text
+from .plates import Normalisation
 
 __all__ = ["METHODS", "run_baselines"]
 
@@ -143,8 +143,7 @@ def run_baselines(
     n_jobs: int | None = None,
     group_column: str | Sequence[str] = "well",
     corr_threshold: float | None = 0.95,
-    normalisation: str = "plate",
-    controls: Controls = None,
+    normalisation: str | Normalisation = "plate",
     progress: Callable[[int, int], None] | None = None,
     cancel: CancelCheck = None,
 ) -> dict:
@@ -188,12 +187,12 @@ def run_baselines(
         :func:`~napari_hcs.learn.groups.group_labels`).
     corr_threshold : float or None
         Correlation filter of the feature preparation.
-    normalisation : {"plate", "global"}
-        One of :data:`~napari_hcs.vocabulary.NORMALISATIONS`: per plate, or
-        one scaling learned on the fitted cells.
-    controls : str or (str, sequence of str), optional
-        Control cells each plate is normalised by (``"compound=DMSO"``); None:
-        all its cells. Only with ``"plate"``.
+    normalisation : {"plate", "global"} or Normalisation
+        One of :data:`~napari_hcs.vocabulary.NORMALISATIONS` (per plate by all
+        its cells, or one scaling learned on the fitted cells), or a
+        :class:`~napari_hcs.learn.plates.Normalisation` that also names each
+        plate's control cells (``Normalisation(controls="compound=DMSO")``) or
+        groups within plates (``Normalisation(within="timepoint")``).
     progress : callable, optional
         ``progress(n_done, n_total)`` after each method.
     cancel : callable or Event, optional
@@ -209,8 +208,9 @@ def run_baselines(
         holding those of the evaluated cells, ``"val"`` the same when val was
         evaluated (None when it was fitted on). ``params`` also holds
         ``n_train`` (cells fitted on), ``fitted_on`` (``["train", "val"]`` or
-        ``["train"]``), ``normalisation``, ``controls`` (text or None) and the
-        feature counts. After a cancel, only the methods that finished.
+        ``["train"]``), ``normalisation``, ``controls`` (text or None),
+        ``normalise_within`` (:meth:`~napari_hcs.learn.plates.Normalisation.as_record`)
+        and the feature counts. After a cancel, only the methods that finished.
 
     Raises
     ------
@@ -240,12 +240,13 @@ def run_baselines(
     (['train'], 'plate')
     """
     _check_methods(methods)
-    check_normalisation(normalisation)
+    normalisation = Normalisation.of(normalisation)
     cells = check_labels(table, label_column, split)
     if not feature_columns(table):
         raise ValueError(NO_FEATURES)
     fit_rows, fitted_on, evaluated_on = _fit_rows(cells)
-    table = normalise_features(table, normalisation=normalisation, controls=controls)
+    table = normalise_features(table, normalisation=normalisation.method, controls=normalisation.controls,
+                               within=normalisation.within)
     train, x_eval, info = _train_set(
         table, cells, fit_rows,
         group_column=group_column, corr_threshold=corr_threshold, seed=seed, n_jobs=n_jobs, cancel=cancel,
@@ -253,8 +254,7 @@ def run_baselines(
     params = {
         "n_train": int(fit_rows.sum()),
         "fitted_on": fitted_on,
-        "normalisation": normalisation,
-        "controls": controls_text(controls),
+        **normalisation.as_record(),
         **_feature_counts(info),
     }
     y_eval = cells.labels[cells.rows(evaluated_on)].to_numpy()

@@ -34,8 +34,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..project import feature_columns
-from ..vocabulary import NORMALISATIONS
-from .plates import Controls, controls_text, normalise_per_plate
+from .plates import Controls, Normalisation, normalise_per_plate
 
 __all__ = [
     "NO_FEATURES",
@@ -135,14 +134,11 @@ def check_normalisation(normalisation: str) -> None:
     ...
     ValueError: Unknown normalisation 'per-well'; normalisations are: plate, global.
     """
-    if normalisation not in NORMALISATIONS:
-        raise ValueError(
-            f"Unknown normalisation {normalisation!r}; normalisations are: {', '.join(NORMALISATIONS)}."
-        )
+    Normalisation(normalisation)
 
 
 def normalise_features(
-    table: pd.DataFrame, *, normalisation: str = "plate", controls: Controls = None
+    table: pd.DataFrame, *, normalisation: str = "plate", controls: Controls = None, within: Sequence[str] = ()
 ) -> pd.DataFrame:
     """Return the table with its ``feat_*`` columns normalised per plate, or as they are.
 
@@ -163,6 +159,9 @@ def normalise_features(
         One of :data:`~napari_hcs.vocabulary.NORMALISATIONS`.
     controls : str, (str, sequence of str) or None
         Control cells of each plate (``"compound=DMSO"``); only with ``"plate"``.
+    within : sequence of str
+        Columns dividing each plate into groups normalised on their own
+        (``["timepoint"]``); only with ``"plate"``.
 
     Returns
     -------
@@ -173,8 +172,8 @@ def normalise_features(
     Raises
     ------
     ValueError
-        If the normalisation is unknown, ``controls`` come with ``"global"``,
-        or as :func:`~napari_hcs.learn.plates.normalise_per_plate`.
+        If the normalisation is unknown, ``controls`` or ``within`` come with
+        ``"global"``, or as :func:`~napari_hcs.learn.plates.normalise_per_plate`.
     KeyError
         If the control column is missing.
 
@@ -186,17 +185,15 @@ def normalise_features(
     >>> normalise_features(table, normalisation="global") is table
     True
     """
-    check_normalisation(normalisation)
+    Normalisation(normalisation, controls, within)  # checks the three together
     if normalisation == "global":
-        if controls_text(controls) is not None:
-            raise ValueError("Control cells are used by the 'plate' normalisation only; got 'global'.")
         return table
     columns = feature_columns(table)
     if not columns:
         return table
     values = _as_float_frame(table, columns, "the cell table")
     out = table.copy()
-    out[columns] = normalise_per_plate(values, table, controls=controls)
+    out[columns] = normalise_per_plate(values, table, controls=controls, within=within)
     return out
 
 

@@ -18,15 +18,18 @@ Examples
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence, Union
 
 import numpy as np
 import pandas as pd
 
 from ..names import shorten
+from ..vocabulary import NORMALISATIONS
 from .groups import parse_column_values, require_columns
 
 __all__ = [
+    "Normalisation",
     "PLATE_COLUMN",
     "SINGLE_PLATE",
     "control_mask",
@@ -43,6 +46,61 @@ SINGLE_PLATE = "(one plate)"
 
 #: Control cells as text (``"compound=DMSO"``), as ``(column, values)``, or None (every cell).
 Controls = Union[str, tuple[str, Sequence[str]], None]
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How the classical features are normalised: per plate (by its cells or controls), or globally.
+
+    Parameters
+    ----------
+    method : {"plate", "global"}
+        One of :data:`~napari_hcs.vocabulary.NORMALISATIONS`.
+    controls : str, (str, sequence of str) or None
+        Control cells each plate is normalised by (``"compound=DMSO"``; kept
+        as that text); None: all its cells. Only with ``"plate"``.
+    within : str or sequence of str
+        Columns dividing each plate into groups normalised on their own
+        (``"timepoint"``; see :func:`plate_keys`). Only with ``"plate"``.
+
+    Raises
+    ------
+    ValueError
+        An unknown method, bad controls, or controls or groups with ``"global"``.
+
+    Examples
+    --------
+    >>> Normalisation(controls=" compound = DMSO", within="timepoint").as_record()
+    {'normalisation': 'plate', 'controls': 'compound=DMSO', 'normalise_within': ['timepoint']}
+    >>> Normalisation("global", within=["timepoint"])
+    Traceback (most recent call last):
+    ...
+    ValueError: Groups within plates are normalised by the 'plate' normalisation only; got 'global'.
+    """
+
+    method: str = "plate"
+    controls: Controls = None
+    within: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.method not in NORMALISATIONS:
+            raise ValueError(f"Unknown normalisation {self.method!r}; normalisations are: {', '.join(NORMALISATIONS)}.")
+        within = self.within.split(",") if isinstance(self.within, str) else list(self.within)
+        object.__setattr__(self, "within", tuple(str(c).strip() for c in within if str(c).strip()))
+        object.__setattr__(self, "controls", controls_text(self.controls))
+        if self.method == "global" and self.controls is not None:
+            raise ValueError("Control cells are used by the 'plate' normalisation only; got 'global'.")
+        if self.method == "global" and self.within:
+            raise ValueError("Groups within plates are normalised by the 'plate' normalisation only; got 'global'.")
+
+    @classmethod
+    def of(cls, normalisation: "str | Normalisation") -> "Normalisation":
+        """A :class:`Normalisation` as it is, or one of the method named."""
+        return normalisation if isinstance(normalisation, Normalisation) else cls(normalisation)
+
+    def as_record(self) -> dict:
+        """JSON-ready, as result files record it."""
+        return {"normalisation": self.method, "controls": self.controls, "normalise_within": list(self.within)}
 
 
 def parse_controls(text: str | None) -> tuple[str, list[str]] | None:
@@ -99,13 +157,19 @@ def _controls(controls: Controls) -> tuple[str, list[str]] | None:
     return str(column), values
 
 
-def plate_keys(table: pd.DataFrame) -> pd.Series:
+def plate_keys(table: pd.DataFrame, *, within: Sequence[str] = ()) -> pd.Series:
     """Return the plate of each row as text; :data:`SINGLE_PLATE` without a plate column.
+
+    With ``within``, each plate is divided by the values of those columns (a
+    time course normalised per timepoint, say): the key becomes
+    ``"P1 (timepoint=3)"``.
 
     Parameters
     ----------
     table : DataFrame
         Cell table, with or without a ``plate`` column.
+    within : sequence of str
+        Columns that divide each plate into groups of their own.
 
     Returns
     -------
@@ -115,7 +179,10 @@ def plate_keys(table: pd.DataFrame) -> pd.Series:
     Raises
     ------
     ValueError
-        If some rows have no plate (the message says how many).
+        If some rows have no plate, or no value in a ``within`` column (the
+        message says how many).
+    KeyError
+        If a ``within`` column is missing (the message lists the columns).
 
     Examples
     --------
@@ -123,19 +190,34 @@ def plate_keys(table: pd.DataFrame) -> pd.Series:
     ['P1', '2']
     >>> plate_keys(pd.DataFrame({"well": ["B02"]})).tolist()
     ['(one plate)']
+    >>> plate_keys(pd.DataFrame({"plate": ["P1", "P1"], "timepoint": [1, 2]}), within=["timepoint"]).tolist()
+    ['P1 (timepoint=1)', 'P1 (timepoint=2)']
     """
     if PLATE_COLUMN not in table.columns:
-        return pd.Series(SINGLE_PLATE, index=table.index, dtype=object, name=PLATE_COLUMN)
-    missing = int(table[PLATE_COLUMN].isna().sum())
+        keys = pd.Series(SINGLE_PLATE, index=table.index, dtype=object, name=PLATE_COLUMN)
+    else:
+        _refuse_missing(table, PLATE_COLUMN, "no plate")
+        keys = table[PLATE_COLUMN].astype(str).rename(PLATE_COLUMN)
+    within = list(within)
+    if not within:
+        return keys
+    require_columns(table, *within)
+    for position, column in enumerate(within):
+        _refuse_missing(table, column, f"no {column!r}")
+        keys = keys + (" (" if position == 0 else ", ") + column + "=" + table[column].astype(str)
+    return (keys + ")").rename(PLATE_COLUMN)
+
+
+def _refuse_missing(table: pd.DataFrame, column: str, what: str) -> None:
+    missing = int(table[column].isna().sum())
     if missing:
         raise ValueError(
-            f"{missing} of {len(table)} row(s) have no plate (column {PLATE_COLUMN!r}); every cell "
-            "needs one to be split or normalised by plate."
+            f"{missing} of {len(table)} row(s) have {what} (column {column!r}); every cell "
+            "needs one to be split or normalised by it."
         )
-    return table[PLATE_COLUMN].astype(str).rename(PLATE_COLUMN)
 
 
-def control_mask(table: pd.DataFrame, controls: Controls = None) -> pd.Series:
+def control_mask(table: pd.DataFrame, controls: Controls = None, *, within: Sequence[str] = ()) -> pd.Series:
     """Return which rows are control cells; every row without controls.
 
     Parameters
@@ -145,6 +227,9 @@ def control_mask(table: pd.DataFrame, controls: Controls = None) -> pd.Series:
     controls : str, (str, sequence of str) or None
         ``"compound=DMSO"`` (see :func:`parse_controls`), ``("compound",
         ["DMSO"])``, or None: every row counts.
+    within : sequence of str
+        Columns dividing each plate (see :func:`plate_keys`): each of the
+        groups needs control cells.
 
     Returns
     -------
@@ -182,7 +267,7 @@ def control_mask(table: pd.DataFrame, controls: Controls = None) -> pd.Series:
             f"its values are: {shorten(present)}."
         )
     mask = table[column].astype(str).isin(values) & table[column].notna()
-    _check_every_plate_has_controls(plate_keys(table), mask, f"{column}={','.join(values)}")
+    _check_every_plate_has_controls(plate_keys(table, within=within), mask, f"{column}={','.join(values)}")
     return mask.rename("control")
 
 
@@ -207,7 +292,8 @@ def _as_numbers(values: pd.DataFrame) -> pd.DataFrame:
     return values.astype(np.float64)
 
 
-def normalise_per_plate(values: pd.DataFrame, table: pd.DataFrame, *, controls: Controls = None) -> pd.DataFrame:
+def normalise_per_plate(values: pd.DataFrame, table: pd.DataFrame, *, controls: Controls = None,
+                        within: Sequence[str] = ()) -> pd.DataFrame:
     """Z-score every column within each plate, by the plate's control cells or all its cells.
 
     Each value becomes ``(value - mean) / std`` with the mean and population
@@ -228,6 +314,9 @@ def normalise_per_plate(values: pd.DataFrame, table: pd.DataFrame, *, controls: 
         plate) and the control column.
     controls : str, (str, sequence of str) or None
         Control cells (see :func:`control_mask`); None: every cell of a plate.
+    within : sequence of str
+        Columns dividing each plate into groups normalised on their own
+        (``["timepoint"]``: each timepoint of each plate; see :func:`plate_keys`).
 
     Returns
     -------
@@ -247,12 +336,15 @@ def normalise_per_plate(values: pd.DataFrame, table: pd.DataFrame, *, controls: 
     >>> table = pd.DataFrame({"plate": ["P1", "P1", "P2", "P2"], "feat_a": [1.0, 3.0, 10.0, np.nan]})
     >>> normalise_per_plate(table[["feat_a"]], table)["feat_a"].tolist()
     [-1.0, 1.0, 0.0, nan]
+    >>> table["timepoint"] = [1, 2, 1, 1]
+    >>> normalise_per_plate(table[["feat_a"]], table, within=["timepoint"])["feat_a"].tolist()
+    [0.0, 0.0, 0.0, nan]
     """
     if not values.index.equals(table.index):
         raise ValueError("The values to normalise and the cell table must have the same index (rows).")
     numbers = _as_numbers(values)
-    plates = plate_keys(table)
-    reference = control_mask(table, controls).to_numpy()
+    plates = plate_keys(table, within=within)
+    reference = control_mask(table, controls, within=within).to_numpy()
     finite = numbers.where(np.isfinite(numbers))[reference]
     grouped = finite.groupby(plates[reference].to_numpy())
     mean, std = grouped.mean(), grouped.std(ddof=0)

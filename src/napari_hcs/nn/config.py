@@ -89,6 +89,12 @@ class TrainConfig:
     controls : str, optional
         ``"COLUMN=VALUE[,VALUE]"`` naming each plate's control cells (e.g.
         ``"compound=DMSO"``), with ``normalisation="plate"``.
+    normalise_within : str
+        ``"COLUMN[,COLUMN]"``: columns dividing each plate into groups
+        normalised on their own, with ``normalisation="plate"``;
+        ``"timepoint"`` gives every timepoint of a time course its own
+        statistics (a list of column names is read as the same text). Empty
+        (default): whole plates.
     tta : bool or None
         Predict with test-time augmentation: class probabilities averaged over
         the 8 flips and 90-degree rotations of each crop. None: when it scores
@@ -150,6 +156,7 @@ class TrainConfig:
     resize_mode: str = "resize"
     normalisation: str = "plate"
     controls: str | None = None
+    normalise_within: str = ""
     tta: bool | None = None
     ensemble: int = 1
     self_training: int = 0
@@ -168,6 +175,7 @@ class TrainConfig:
         self._check_choice("normalisation", NORMALISATIONS)
         self._check_choice("monitor", MONITORS)
         self._check_controls()
+        self._check_normalise_within()
         try:
             self.device = check_device_name(self.device)
         except ValueError as error:
@@ -238,6 +246,18 @@ class TrainConfig:
         if self.normalisation != "plate":
             raise ValueError("TrainConfig.controls needs normalisation='plate' (each plate against its controls).")
 
+    def _check_normalise_within(self) -> None:
+        value = self.normalise_within
+        if value is None:
+            value = ""
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, (list, tuple)) or not all(isinstance(column, str) for column in value):
+            self._fail("normalise_within", "a text 'COLUMN[,COLUMN]' (e.g. 'timepoint') or column names")
+        self.normalise_within = ",".join(column.strip() for column in value if column.strip())
+        if self.normalise_within and self.normalisation != "plate":
+            raise ValueError("TrainConfig.normalise_within needs normalisation='plate' (groups of each plate).")
+
     def _check_model_options(self) -> None:
         options = self.model_options
         if options is None:
@@ -254,6 +274,17 @@ class TrainConfig:
         self.model_options = dict(options)
 
     # -- use -------------------------------------------------------------------
+
+    @property
+    def normalise_within_columns(self) -> tuple[str, ...]:
+        """The columns of :attr:`normalise_within`.
+
+        Examples
+        --------
+        >>> TrainConfig(normalise_within=" timepoint , batch").normalise_within_columns
+        ('timepoint', 'batch')
+        """
+        return tuple(self.normalise_within.split(",")) if self.normalise_within else ()
 
     def network_options(self) -> dict:
         """Hyper-parameters for :func:`napari_hcs.nn.models.build_model` (besides the data's).

@@ -51,10 +51,16 @@ class PlateNormaliser:
         control cells (e.g. ``"compound=DMSO"``); None: from all its cells.
     stats : dict
         ``{plate: {"mean": [...], "std": [...], "cells": n}}``.
+    within : tuple of str
+        Columns dividing each plate into groups with statistics of their own
+        (``("timepoint",)``: each timepoint of a time course); the keys of
+        ``stats`` are then ``"P1 (timepoint=3)"``
+        (:func:`~napari_hcs.learn.plates.plate_keys`).
     """
 
     controls: str | None = None
     stats: dict[str, dict] = field(default_factory=dict)
+    within: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self._plate_of = np.full(0, -1, dtype=np.int64)
@@ -63,7 +69,7 @@ class PlateNormaliser:
     # -- statistics ------------------------------------------------------------
 
     @classmethod
-    def fit(cls, table: pd.DataFrame, crops, *, controls: str | None = None, seed: int = 0,
+    def fit(cls, table: pd.DataFrame, crops, *, controls: str | None = None, within=(), seed: int = 0,
             cancel=None, describe=None) -> "PlateNormaliser":
         """Compute the statistics of every plate of ``table`` and map its crops to their plates.
 
@@ -76,6 +82,8 @@ class PlateNormaliser:
             The ``(N, C, S, S)`` crop store.
         controls : str, optional
             ``"COLUMN=VALUE[,VALUE]"`` naming each plate's control cells.
+        within : sequence of str
+            Columns dividing each plate into groups normalised on their own.
         seed : int
             Seed of the sample of at most :data:`MAX_CELLS_PER_PLATE` cells per plate.
         cancel : callable or threading.Event, optional
@@ -86,10 +94,10 @@ class PlateNormaliser:
         Raises
         ------
         KeyError, ValueError
-            A missing plate or controls column, control values that do not
-            occur, a plate without control cells (naming it).
+            A missing plate, ``within`` or controls column, control values
+            that do not occur, a plate without control cells (naming it).
         """
-        normaliser = cls(controls=controls)
+        normaliser = cls(controls=controls, within=tuple(within))
         normaliser._add_plates(table, crops, seed=seed, cancel=cancel, describe=describe)
         normaliser.assign(table)
         return normaliser
@@ -113,8 +121,8 @@ class PlateNormaliser:
         >>> new.plates, round(new.stats["P2"]["mean"][0], 2), trained.plates
         (['P1', 'P2'], 40.67, ['P1'])
         """
-        extended = PlateNormaliser(controls=self.controls, stats=dict(self.stats))
-        plates = _plate_keys(table)
+        extended = PlateNormaliser(controls=self.controls, stats=dict(self.stats), within=self.within)
+        plates = self.keys(table)
         new = ~plates.isin(list(self.stats))
         if new.any():
             extended._add_plates(table[new.to_numpy()], crops, seed=seed, cancel=cancel, channels=channels)
@@ -124,8 +132,8 @@ class PlateNormaliser:
     def _add_plates(self, table: pd.DataFrame, crops, *, seed: int, cancel, channels=None, describe=None) -> None:
         from ..learn.plates import control_mask
 
-        plates = _plate_keys(table)
-        use = control_mask(table, self.controls).to_numpy()
+        plates = self.keys(table)
+        use = control_mask(table, self.controls, within=self.within).to_numpy()
         crop_index = table[CROP_INDEX].to_numpy(dtype=np.int64)
         reader = CropReader(crops, cache_chunks=2, channels=channels, describe=describe)
         identity = Preprocess(crop_size=int(crops.shape[-1]))
@@ -140,7 +148,7 @@ class PlateNormaliser:
 
     def assign(self, table: pd.DataFrame) -> None:
         """Map the crops of ``table`` to their plates (every plate must have statistics)."""
-        plates = _plate_keys(table)
+        plates = self.keys(table)
         unknown = sorted(set(plates.unique()) - set(self.stats))
         if unknown:
             raise ValueError(f"No normalisation statistics for plate(s) {', '.join(unknown)}; "
@@ -169,6 +177,12 @@ class PlateNormaliser:
         mean, std = self._moments
         return ((raw.astype(np.float32) - mean[codes]) / std[codes]).astype(np.float32, copy=False)
 
+    def keys(self, table: pd.DataFrame) -> pd.Series:
+        """The plate (with ``within``, the plate and group) of each row of ``table``, as text."""
+        from ..learn.plates import plate_keys
+
+        return plate_keys(table, within=self.within).astype(str).reset_index(drop=True)
+
     @property
     def plates(self) -> list[str]:
         """The plates with statistics, sorted."""
@@ -176,7 +190,7 @@ class PlateNormaliser:
 
     def to_meta(self) -> dict:
         """JSON-ready form, as stored in a model (``meta["normalisation"]``)."""
-        return {"method": "plate", "controls": self.controls,
+        return {"method": "plate", "controls": self.controls, "within": list(self.within),
                 "plates": {p: {"mean": [float(v) for v in s["mean"]], "std": [float(v) for v in s["std"]],
                                "cells": int(s.get("cells", 0))} for p, s in sorted(self.stats.items())}}
 
@@ -185,10 +199,5 @@ class PlateNormaliser:
         """Rebuild from :meth:`to_meta`; None for a model normalised globally (or trained before plates)."""
         if not meta or meta.get("method") != "plate":
             return None
-        return cls(controls=meta.get("controls"), stats={p: dict(s) for p, s in meta.get("plates", {}).items()})
-
-
-def _plate_keys(table: pd.DataFrame) -> pd.Series:
-    from ..learn.plates import plate_keys
-
-    return plate_keys(table).astype(str).reset_index(drop=True)
+        return cls(controls=meta.get("controls"), stats={p: dict(s) for p, s in meta.get("plates", {}).items()},
+                   within=tuple(meta.get("within") or ()))

@@ -350,15 +350,16 @@ def normalisation_table(project_dir: str | os.PathLike, cells: pd.DataFrame, met
 
     The store's cells (``CellStore.cells()``) have the plates; the project's
     cell table (with the well annotations joined) is read only when the model
-    was normalised against controls named by a column the store lacks (a
-    well annotation such as ``class``).
+    was normalised against controls, or within groups, named by a column the
+    store lacks (a well annotation such as ``class``).
     """
     stored = PlateNormaliser.from_meta(meta.get("normalisation"))
-    if stored is None or stored.controls is None:
+    if stored is None:
         return cells
     from ..learn.plates import parse_controls
 
-    if parse_controls(stored.controls)[0] in cells.columns:
+    needed = [*stored.within, *([parse_controls(stored.controls)[0]] if stored.controls else [])]
+    if all(column in cells.columns for column in needed):
         return cells
     from ..project import Project
 

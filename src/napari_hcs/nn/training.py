@@ -318,8 +318,8 @@ def _plate_normaliser(run: _Run) -> PlateNormaliser | None:
         return None
     table = run.table
     cells = table[table[CROP_INDEX].notna()]
-    return PlateNormaliser.fit(cells, run.crops, controls=run.config.controls, seed=run.config.seed,
-                               cancel=run.cancel, describe=run.prepared.describe)
+    return PlateNormaliser.fit(cells, run.crops, controls=run.config.controls, within=run.config.normalise_within_columns,
+                               seed=run.config.seed, cancel=run.cancel, describe=run.prepared.describe)
 
 
 def _network(run: _Run, preprocess: Preprocess, seed: int) -> nn.Module:
