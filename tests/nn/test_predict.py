@@ -107,8 +107,10 @@ def test_cancel_stops_prediction(trained):
         predict_cells(result.model, result.meta, Project(folder).cell_store().crops, device="cpu", cancel=lambda: True)
 
 
-def _with_features(folder, table):
-    """Write feat_* columns that separate the classes (for the baselines)."""
+def _project_with_features(tmp_path):
+    """A project of 64 cells in 4 wells a class, with feat_* columns that separate the classes."""
+    folder = tmp_path / "proj"
+    make_store(folder, *make_crops(64, n_wells=4))
     store = Project(folder).cell_store()
     cells = store.cells()
     rng = np.random.default_rng(0)
@@ -119,13 +121,11 @@ def _with_features(folder, table):
         "feat_noise": rng.normal(0, 1, len(cells)),
     })
     store.write_features("all", features)
+    return folder
 
 
 def test_cli_train_predict_compare(tmp_path, capsys):
-    table, crops = make_crops(64, n_wells=4)
-    folder = tmp_path / "proj"
-    make_store(folder, table, crops)
-    _with_features(folder, table)
+    folder = _project_with_features(tmp_path)
     options = ["--model", "cnn2", "--depth", "1", "--width", "1", "--epochs", "2", "--batch-size", "16",
                "--device", "cpu"]
     model = tmp_path / "model.pt"
@@ -199,10 +199,7 @@ def test_cli_refuses_controls_with_global_normalisation(tmp_path, capsys):
 
 
 def test_cli_normalises_within_plates_in_train_compare_and_baseline(tmp_path, capsys):
-    table, crops = make_crops(64, n_wells=4)
-    folder = tmp_path / "proj"
-    make_store(folder, table, crops)
-    _with_features(folder, table)
+    folder = _project_with_features(tmp_path)
     options = ["--depth", "1", "--width", "1", "--epochs", "1", "--batch-size", "16", "--device", "cpu",
                "--normalise-within", "site"]
     model = tmp_path / "model.pt"
