@@ -56,6 +56,7 @@ import pandas as pd
 import torch
 
 from napari_hcs.learn import Normalisation, build_split, run_baselines
+from napari_hcs.learn.plates import within_columns
 from napari_hcs.nn import TrainConfig, train_model
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -339,7 +340,7 @@ def main(argv=None) -> int:
                         help="override TrainConfig options of the new column (e.g. epochs=40 ensemble=3)")
     args = parser.parse_args(argv)
     args.set = dict(_option(text) for text in args.set)
-    args.normalise_within = tuple(c.strip() for c in args.normalise_within.split(",") if c.strip())
+    args.normalise_within = within_columns(args.normalise_within)
     torch.set_num_threads(args.threads)
     rows = [ROWS[name.strip()] for name in args.rows.split(",")]
     with tempfile.TemporaryDirectory(prefix="napari-hcs-recipes-") as temporary:

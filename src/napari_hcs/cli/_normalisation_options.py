@@ -52,10 +52,10 @@ def normalisation_from_arguments(args) -> "Normalisation":
     ...
     ValueError: --controls needs --normalisation plate (got --normalisation global).
     """
-    from ..learn.plates import Normalisation, controls_text, parse_controls
+    from ..learn.plates import Normalisation, controls_text, parse_controls, within_columns
 
     controls = controls_text(parse_controls(args.controls))
-    within = tuple(c.strip() for c in (getattr(args, "normalise_within", "") or "").split(",") if c.strip())
+    within = within_columns(getattr(args, "normalise_within", None))
     for given, option in ((controls is not None, "--controls"), (bool(within), "--normalise-within")):
         if given and args.normalisation != "plate":
             raise ValueError(f"{option} needs --normalisation plate (got --normalisation {args.normalisation}).")

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..names import shorten
 from ..vocabulary import NORMALISATIONS
-from .groups import parse_column_values, require_columns
+from .groups import group_columns, parse_column_values, require_columns
 
 __all__ = [
     "Normalisation",
@@ -37,6 +37,7 @@ __all__ = [
     "normalise_per_plate",
     "parse_controls",
     "plate_keys",
+    "within_columns",
 ]
 
 #: Column naming the plate of each cell.
@@ -85,8 +86,7 @@ class Normalisation:
     def __post_init__(self) -> None:
         if self.method not in NORMALISATIONS:
             raise ValueError(f"Unknown normalisation {self.method!r}; normalisations are: {', '.join(NORMALISATIONS)}.")
-        within = self.within.split(",") if isinstance(self.within, str) else list(self.within)
-        object.__setattr__(self, "within", tuple(str(c).strip() for c in within if str(c).strip()))
+        object.__setattr__(self, "within", within_columns(self.within))
         object.__setattr__(self, "controls", controls_text(self.controls))
         if self.method == "global" and self.controls is not None:
             raise ValueError("Control cells are used by the 'plate' normalisation only; got 'global'.")
@@ -101,6 +101,19 @@ class Normalisation:
     def as_record(self) -> dict:
         """JSON-ready, as result files record it."""
         return {"normalisation": self.method, "controls": self.controls, "normalise_within": list(self.within)}
+
+
+def within_columns(within: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Read the columns that divide each plate: ``"timepoint, batch"`` or a list; none when empty.
+
+    Examples
+    --------
+    >>> within_columns("timepoint, batch"), within_columns(["timepoint"]), within_columns("")
+    (('timepoint', 'batch'), ('timepoint',), ())
+    """
+    if within is None or not (within.strip() if isinstance(within, str) else len(within)):
+        return ()
+    return tuple(group_columns(within))
 
 
 def parse_controls(text: str | None) -> tuple[str, list[str]] | None:

@@ -247,14 +247,13 @@ class TrainConfig:
             raise ValueError("TrainConfig.controls needs normalisation='plate' (each plate against its controls).")
 
     def _check_normalise_within(self) -> None:
+        from ..learn.plates import within_columns  # the one reader of COLUMN[,COLUMN]
+
         value = self.normalise_within
-        if value is None:
-            value = ""
-        if isinstance(value, str):
-            value = value.split(",")
-        if not isinstance(value, (list, tuple)) or not all(isinstance(column, str) for column in value):
+        listed = isinstance(value, (list, tuple)) and all(isinstance(column, str) for column in value)
+        if not (value is None or isinstance(value, str) or listed):
             self._fail("normalise_within", "a text 'COLUMN[,COLUMN]' (e.g. 'timepoint') or column names")
-        self.normalise_within = ",".join(column.strip() for column in value if column.strip())
+        self.normalise_within = ",".join(within_columns(value))
         if self.normalise_within and self.normalisation != "plate":
             raise ValueError("TrainConfig.normalise_within needs normalisation='plate' (groups of each plate).")
 
