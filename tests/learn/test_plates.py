@@ -10,6 +10,7 @@ from napari_hcs.learn.plates import (
     SINGLE_PLATE,
     control_mask,
     controls_text,
+    dividing_columns,
     normalise_per_plate,
     parse_controls,
     plate_keys,
@@ -157,3 +158,44 @@ def test_real_bbbc021_dmso_of_each_plate_is_centred_and_a_plate_offset_is_remove
     with pytest.raises(ValueError, match="Plate Week4_27801 has no control cells"):
         normalise_per_plate(values, table[["plate"]].assign(compound=np.where(
             table.plate == "Week4_27821", "DMSO", "cyclohexamide")), controls="compound=DMSO")
+
+
+# -- the columns offered to normalise within ---------------------------------------
+def _annotated_plate(rows, *, timepoints=(1,)):
+    from napari_hcs.plate import Plate, Site
+
+    sites = {row["well"]: [Site(row["well"], 0, t) for t in timepoints] for row in rows}
+    plate = Plate(name="P", channels=["DNA"], sites=sites, loader=None, shape=(4, 4), dtype="uint16")
+    for row in rows:
+        plate.annotate(row["well"], **{key: value for key, value in row.items() if key != "well"})
+    return plate
+
+
+def test_dividing_columns_offer_only_what_keeps_both_classes_in_every_part():
+    rows = [
+        {"well": "A01", "batch": "b1", "compound": "DMSO", "row_note": "x", "class": "ctrl"},
+        {"well": "A02", "batch": "b1", "compound": "taxol", "row_note": "x", "class": "drug"},
+        {"well": "B01", "batch": "b2", "compound": "DMSO", "row_note": "", "class": "ctrl"},
+        {"well": "B02", "batch": "b2", "compound": "taxol", "row_note": "y", "class": "drug"},
+    ]
+    plate = _annotated_plate(rows)
+    # compound: one class per part; row_note: a well without a value; class itself never
+    assert dividing_columns(plate) == ["batch"]
+    assert dividing_columns(_annotated_plate(rows, timepoints=(1, 2))) == ["timepoint", "batch"]
+
+
+def test_dividing_columns_without_classes_offer_timepoints_alone():
+    rows = [{"well": "A01", "batch": "b1"}, {"well": "A02", "batch": "b2"}]
+    assert dividing_columns(_annotated_plate(rows)) == []
+    assert dividing_columns(_annotated_plate(rows, timepoints=(1, 2))) == ["timepoint"]
+    assert dividing_columns(_annotated_plate(rows), class_column="batch") == []  # one class per batch
+
+
+def test_dividing_columns_of_the_bundled_time_course():
+    from napari_hcs.io import open_plate
+    from napari_hcs.samples.bundled import sample_path
+
+    plate = open_plate(sample_path("scportrait_mini"), pattern="scportrait")
+    plate.annotate("B02", **{"class": "unstimulated"})
+    plate.annotate("B04", **{"class": "stimulated"})
+    assert dividing_columns(plate) == ["timepoint"]

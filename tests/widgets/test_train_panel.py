@@ -158,6 +158,23 @@ def test_a_cnn_for_two_epochs_plots_two_points(panel, qtbot):
     assert panel.model_names() == ["cnn-1"]
 
 
+def test_a_cnn_normalised_within_timepoint_records_it_and_the_form_shows_it_again(panel, qtbot):
+    _cnn_options(panel, epochs=1)
+    within = panel.cnn_options()["normalise_within"]
+    assert within.choices == ("", "timepoint")  # treatment and genotype each hold one class: not offered
+    assert within.value == ""
+    within.value = "timepoint"
+    with qtbot.waitSignal(panel.training_finished, timeout=TIMEOUT_MS) as trained:
+        _click(qtbot, panel.train_button)
+    record = trained.args[0]
+    assert record.settings["normalise_within"] == "timepoint", panel.status.text()
+    assert "Normalised within timepoint" in panel.status.text()
+    within.value = ""
+    panel.session.select_model(None)
+    panel.session.select_model(record.name)
+    assert within.value == "timepoint"
+
+
 def test_cancelling_a_cnn_keeps_its_best_epoch(panel, qtbot):
     _cnn_options(panel, epochs=200)
     _click(qtbot, panel.train_button)

@@ -29,7 +29,7 @@ from ..cancel import check_cancel
 from ..vocabulary import CROP_INDEX
 from .classifiers import feature_matrix
 
-__all__ = ["PREDICTIONS_GROUP", "predict_with", "read_predictions", "save_predictions", "scope_indices"]
+__all__ = ["PREDICTIONS_GROUP", "predict_and_save", "predict_with", "read_predictions", "save_predictions", "scope_indices"]
 
 #: The column group of the cell store holding the predictions.
 PREDICTIONS_GROUP = "predictions"
@@ -190,3 +190,16 @@ def save_predictions(project, frame: pd.DataFrame) -> pd.DataFrame:
     with project.lock(wait=False, command="napari-hcs: saving predictions"):
         project.cell_store().write_columns(PREDICTIONS_GROUP, merged)
     return merged
+
+
+def predict_and_save(project, name: str, *, crop_indices=None, device: str = "auto",
+                     progress: Callable[[int, int], None] | None = None, cancel=None):
+    """Predict cells with a model of the project and save them (:func:`predict_with`, :func:`save_predictions`).
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        The rows predicted now, and the project's whole ``predictions`` group after saving.
+    """
+    frame = predict_with(project, name, crop_indices=crop_indices, device=device, progress=progress, cancel=cancel)
+    return frame, save_predictions(project, frame)

@@ -34,6 +34,7 @@ __all__ = [
     "SINGLE_PLATE",
     "control_mask",
     "controls_text",
+    "dividing_columns",
     "normalise_per_plate",
     "parse_controls",
     "plate_keys",
@@ -114,6 +115,55 @@ def within_columns(within: str | Sequence[str] | None) -> tuple[str, ...]:
     if within is None or not (within.strip() if isinstance(within, str) else len(within)):
         return ()
     return tuple(group_columns(within))
+
+
+def dividing_columns(plate, *, class_column: str = "class") -> list[str]:
+    """The columns that could divide this plate for normalisation, as ``within`` takes them.
+
+    ``timepoint`` when the plate holds more than one; then each well annotation
+    with a value in every well (a cell without one cannot be normalised within
+    it) whose every value spans wells of at least two classes of
+    ``class_column``. A column whose parts each hold one class (the treatment of
+    a two-well plate, say) would take away the very difference a classifier is
+    to learn; without classes, no annotation is offered.
+
+    Parameters
+    ----------
+    plate : Plate
+        The plate (its timepoints, wells and annotations are read).
+    class_column : str
+        The wells' class, never offered itself.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_hcs.plate import Plate, Site
+    >>> sites = {w: [Site(w, 0, t) for t in (1, 2)] for w in ("A01", "A02", "B01", "B02")}
+    >>> plate = Plate(name="P", channels=["DNA"], sites=sites, loader=None, shape=(4, 4), dtype="uint16")
+    >>> for well, batch, compound in [("A01", "b1", "DMSO"), ("A02", "b1", "taxol"),
+    ...                               ("B01", "b2", "DMSO"), ("B02", "b2", "taxol")]:
+    ...     plate.annotate(well, batch=batch, compound=compound, **{"class": compound})
+    >>> dividing_columns(plate)
+    ['timepoint', 'batch']
+    """
+    columns = ["timepoint"] if len(plate.timepoints) > 1 else []
+    annotations = plate.annotations.reindex(plate.wells).astype(object)
+    if class_column not in annotations:
+        return columns
+    classes = _texts(annotations[class_column])
+    for column in annotations.columns.drop(class_column):
+        parts = _texts(annotations[column])
+        if column in columns or (parts == "").any() or parts.nunique() < 2:
+            continue
+        labelled = classes != ""
+        if classes[labelled].groupby(parts[labelled]).nunique().reindex(parts.unique()).fillna(0).min() >= 2:
+            columns.append(str(column))
+    return columns
+
+
+def _texts(values: pd.Series) -> pd.Series:
+    """Values as stripped text, missing ones as ``""``."""
+    return values.where(values.notna(), "").astype(str).str.strip()
 
 
 def parse_controls(text: str | None) -> tuple[str, list[str]] | None:

@@ -38,7 +38,7 @@ from ..cancel import Cancelled
 from ..vocabulary import CLASSIFIER_KINDS
 from .workers import describe_error, relay_to, worker_call
 from .training_plot import (TrainingPlot, as_number, cnn_form, form_config, form_widgets, model_list_words,
-                            set_form_config, trained_words)
+                            offer_within_columns, set_form_config, trained_words)
 
 __all__ = ["PREDICT_SCOPES", "TrainPanel"]
 
@@ -83,6 +83,9 @@ class TrainPanel(QWidget):
         session.models_changed.connect(self._fill_models)
         session.model_selected.connect(self._on_model_selected)
         session.project_changed.connect(self._on_project_changed)
+        session.plate_changed.connect(self._offer_within_columns)
+        session.annotations_changed.connect(self._offer_within_columns)
+        self._offer_within_columns()
         self._fill_models(session.models.names() if session.models is not None else [])
         self._kind_changed()
 
@@ -222,6 +225,9 @@ class TrainPanel(QWidget):
 
     def _on_project_changed(self, *_) -> None:
         self._suggest_name(force=True)
+
+    def _offer_within_columns(self, *_) -> None:
+        offer_within_columns(self.cnn_form, self.session.plate)
 
     def _show_device(self, *_) -> None:
         if self.kind_value != "cnn":
@@ -434,8 +440,10 @@ class TrainPanel(QWidget):
             return False
         self._cancel_prediction.clear()
         self.predict_progress.setValue(0)
-        worker = create_worker(worker_call, _predict_and_save, self.session.project, self.session.current_model,
-                               indices, device=self.cnn_options()["device"].value,
+        from ..classify import predict_and_save
+
+        worker = create_worker(worker_call, predict_and_save, self.session.project, self.session.current_model,
+                               crop_indices=indices, device=self.cnn_options()["device"].value,
                                progress=relay_to(self._on_predict_args), cancel=self._cancel_prediction)
         worker.returned.connect(lambda outcome: self._predicted(outcome, scope))
         worker.errored.connect(lambda error: self._predicted((None, error), scope))
@@ -495,10 +503,3 @@ class TrainPanel(QWidget):
         self.predict_button.setEnabled(not running)
         self.cancel_predict_button.setEnabled(running)
 
-
-def _predict_and_save(project, name: str, crop_indices, *, device: str, progress, cancel):
-    """Predict and save in the project (runs in the worker); returns (new rows, whole group)."""
-    from ..classify import predict_with, save_predictions
-
-    frame = predict_with(project, name, crop_indices=crop_indices, device=device, progress=progress, cancel=cancel)
-    return frame, save_predictions(project, frame)

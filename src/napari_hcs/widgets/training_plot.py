@@ -26,12 +26,19 @@ from qtpy.QtWidgets import QLabel, QSizePolicy
 from ..vocabulary import DEVICE_CHOICES, MODEL_NAMES
 
 __all__ = ["TrainingPlot", "as_number", "cnn_form", "form_config", "form_widgets", "model_summary",
-           "model_list_words", "self_training_words", "set_form_config", "trained_words"]
+           "model_list_words", "self_training_words", "offer_within_columns", "set_form_config", "set_within_choices",
+           "trained_words"]
 
 #: Height of the plot in pixels: small enough to leave the dock room for the rest.
 PLOT_HEIGHT = 150
 SERIES = (("loss per epoch", "train_loss", "val_loss"), ("accuracy per epoch", "train_accuracy", "val_accuracy"))
 TRAIN_COLOR, VAL_COLOR = "#0072b2", "#e69f00"
+#: The "normalise within" choice of no column: each plate's statistics over all its cells.
+WHOLE_PLATE = ("whole plate", "")
+WITHIN_TOOLTIP = ("Each plate's crops are normalised with the plate's own statistics. A column here divides "
+                  "every plate further, each part normalised on its own (timepoint: each timepoint as if it were "
+                  "a plate). Right for a time course imaged with its controls at every timepoint; wrong where "
+                  "the column is the phenotype.")
 
 
 def cnn_form() -> Container:
@@ -61,6 +68,7 @@ def cnn_form() -> Container:
         ComboBox(name="device", label="device", choices=list(DEVICE_CHOICES), value=defaults.device),
         SpinBox(name="ensemble", label="seeds", min=1, max=10, value=defaults.ensemble,
                 tooltip="Networks trained with successive seeds and averaged (each one more training)."),
+        ComboBox(name="normalise_within", label="within", choices=[WHOLE_PLATE], value="", tooltip=WITHIN_TOOLTIP),
     ], labels=True)
     form = Container(widgets=[left, right], layout="horizontal", labels=False)
     form.margins = (0, 0, 0, 0)
@@ -81,12 +89,38 @@ def form_config(form: Container):
     return TrainConfig(**values)
 
 
+def set_within_choices(form: Container, columns: list[str]) -> None:
+    """Offer these columns for "normalise within", keeping the one chosen while it is offered."""
+    widget = form_widgets(form)["normalise_within"]
+    chosen = widget.value
+    widget.choices = [WHOLE_PLATE] + [(column, column) for column in columns]
+    widget.value = chosen if chosen in columns else ""
+
+
+def offer_within_columns(form: Container, plate) -> None:
+    """Offer the plate's timepoints and well annotations to normalise within (never the wells' class)."""
+    from ..learn import dividing_columns  # the learning modules are imported when first needed
+    from ..project import LABEL_COLUMN
+
+    set_within_choices(form, dividing_columns(plate, class_column=LABEL_COLUMN) if plate is not None else [])
+
+
+def _offer_within(form: Container, value: str) -> None:
+    """Add a saved model's "normalise within" columns to the choices, so that the form can show them."""
+    offered = [column for column in form_widgets(form)["normalise_within"].choices if column]
+    if value and value not in offered:
+        set_within_choices(form, offered + [value])
+
+
 def set_form_config(form: Container, settings: dict) -> None:
     """Put a model's saved settings (``TrainConfig.to_dict()``) into the form."""
     for name, widget in form_widgets(form).items():
         value = settings.get(name)
         if name == "input_size":
             value = value or 0
+        if name == "normalise_within":
+            value = ",".join(value) if isinstance(value, (list, tuple)) else (value or "")
+            _offer_within(form, value)
         if value is not None:
             try:
                 widget.value = value
@@ -118,6 +152,10 @@ def trained_words(record) -> str:
              f"{val.get('n', '?')} cells)" if "balanced_accuracy" in val else "no validation cells")
     words = f"Trained {record.name}: {score}. {record.split}"
     words += self_training_words(record.settings or {}, cancelled=record.cancelled)
+    within = (record.settings or {}).get("normalise_within")
+    if within:
+        within = ", ".join(within) if isinstance(within, (list, tuple)) else within
+        words += f" Normalised within {within}: each part of a plate with its own statistics."
     notes = (record.settings or {}).get("warnings") or []
     if notes:
         words += " " + " ".join(str(note) for note in notes)
