@@ -30,6 +30,8 @@ from walkthrough import CLASSES, open_dock, predict, save, segment, settle, trai
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PLATE = ROOT.parent / "shared" / "data" / "scportrait_timecourse"
 HELD_OUT_TIMEPOINT = 3
+#: A wide ResNet of depth 1, width 2 for 30 epochs on the crops resized to 32 pixels, on the CPU.
+CNN_OPTIONS = dict(model="wrn", depth=1, width=2, epochs=30, device="cpu", input_size=32)
 
 
 def label_early_timepoints(dock: MainDock) -> None:
@@ -61,25 +63,37 @@ def show_status(dock: MainDock) -> None:
         parent.ensureWidgetVisible(dock.train.status, 0, 8)
 
 
-def main() -> None:
-    plate_folder = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_PLATE
+def held_out_comparison(plate_folder: Path, *, option: str, values, screenshot: str) -> None:
+    """Train the CNN once for each value of one form option; print timepoint 3's score; save the window.
+
+    Segments the plate with 64-pixel crops, labels timepoints 1 and 2, trains
+    and predicts the plate for each value, then clicks the newest model so that
+    the status line says what its training gave, and saves ``screenshot``.
+    """
     with tempfile.TemporaryDirectory() as folder:
         viewer, dock = open_dock(plate_folder, Path(folder) / "project")
         segment(dock, crop_size=64, timeout=900)  # 64-pixel crops hold these 50-60 pixel cells whole
         label_early_timepoints(dock)
-        options = dict(model="wrn", depth=1, width=2, epochs=30, device="cpu", input_size=32)
-        for rounds in (0, 1):
-            train(dock, "cnn", **options, self_training=rounds)
+        choices = getattr(dock.train.cnn_options()[option], "choices", None)
+        if choices:
+            print(f"{option}, offered: {', '.join(repr(choice) for choice in choices)}")
+        for value in values:
+            train(dock, "cnn", **CNN_OPTIONS, **{option: value})
             predict(dock)
-            print(f"self-training {rounds} ({dock.session.current_model}): timepoint {HELD_OUT_TIMEPOINT} "
+            print(f"{option} {value!r} ({dock.session.current_model}): timepoint {HELD_OUT_TIMEPOINT} "
                   f"balanced accuracy {held_out_accuracy(dock):.3f}")
         dock.show_tab("Train")
         dock.train.select_model(dock.train.model_names()[0])  # a click on the newest model says what it gave
         show_status(dock)
         settle(1.0)
-        save(viewer, "self_training")
+        save(viewer, screenshot)
         wait_until(lambda: not dock.train.is_busy)
         viewer.close()
+
+
+def main() -> None:
+    plate_folder = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_PLATE
+    held_out_comparison(plate_folder, option="self_training", values=(0, 1), screenshot="self_training")
 
 
 if __name__ == "__main__":
