@@ -153,12 +153,16 @@ def dividing_columns(plate, *, class_column: str = "class") -> list[str]:
     classes = _texts(annotations[class_column])
     for column in annotations.columns.drop(class_column):
         parts = _texts(annotations[column])
-        if column in columns or (parts == "").any() or parts.nunique() < 2:
-            continue
-        labelled = classes != ""
-        if classes[labelled].groupby(parts[labelled]).nunique().reindex(parts.unique()).fillna(0).min() >= 2:
+        if column not in columns and (parts != "").all() and parts.nunique() >= 2 and _mixed(parts, classes):
             columns.append(str(column))
     return columns
+
+
+def _mixed(parts: pd.Series, classes: pd.Series) -> bool:
+    """Whether every part holds wells of at least two classes (wells without a class ignored)."""
+    labelled = classes != ""
+    classes_per_part = classes[labelled].groupby(parts[labelled]).nunique()
+    return bool(classes_per_part.reindex(parts.unique(), fill_value=0).min() >= 2)
 
 
 def _texts(values: pd.Series) -> pd.Series:
