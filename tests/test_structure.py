@@ -122,6 +122,7 @@ def _registries() -> dict[str, tuple]:
         "--schedule": vocabulary.SCHEDULES,
         "--monitor": vocabulary.MONITORS,
         "--normalisation": vocabulary.NORMALISATIONS,
+        "--intensity": vocabulary.INTENSITY_SCALES,
         "--resize-mode": vocabulary.RESIZE_MODES,
         "--device": vocabulary.DEVICE_CHOICES,
         "--ngff-version": vocabulary.NGFF_VERSIONS,

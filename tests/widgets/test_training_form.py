@@ -33,3 +33,12 @@ def test_a_saved_model_within_columns_are_offered_and_shown(form):
     assert form_config(form).normalise_within_columns == ("timepoint", "batch")
     set_form_config(form, {"normalise_within": ""})
     assert within.value == ""
+
+
+def test_the_intensity_scale_reaches_the_config_and_comes_back(form):
+    intensity = form_widgets(form)["intensity"]
+    assert intensity.value == "linear"
+    intensity.value = "log"
+    assert form_config(form).intensity == "log"
+    set_form_config(form, {"intensity": "linear"})
+    assert intensity.value == "linear"

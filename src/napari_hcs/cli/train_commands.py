@@ -11,7 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..vocabulary import BASELINE_METHODS, DEVICE_CHOICES, MODEL_NAMES, MONITORS, RESIZE_MODES, SCHEDULES
+from ..vocabulary import (BASELINE_METHODS, DEVICE_CHOICES, INTENSITY_SCALES, MODEL_NAMES, MONITORS, RESIZE_MODES,
+                          SCHEDULES)
 from ._normalisation_options import add_normalisation_arguments, normalisation_from_arguments
 from ._project_options import locked_command
 from .qc_commands import leave_out_excluded
@@ -22,7 +23,7 @@ COMPARE_JSON = "compare.json"
 COMPARE_CSV = "compare.csv"
 #: Training options recorded in compare.json beside the scores.
 CNN_SETTINGS = ("model", "depth", "width", "epochs", "batch_size", "input_size", "normalisation", "controls",
-                "normalise_within", "ensemble", "self_training")
+                "normalise_within", "intensity", "ensemble", "self_training")
 
 
 # -- arguments -----------------------------------------------------------------
@@ -60,6 +61,9 @@ def _add_model_arguments(parser) -> None:
     group.add_argument("--no-balance", action="store_true", help="sample cells uniformly, not class-balanced")
     group.add_argument("--no-augment", action="store_true", help="no flips, rotations and random crops")
     group.add_argument("--intensity-jitter", type=float, default=0.0, help="random per-channel gain/offset s.d.")
+    group.add_argument("--intensity", choices=INTENSITY_SCALES, default="linear",
+                       help="scale of the crops before each plate's statistics: as stored, or log(1 + x) "
+                       "(default linear; log needs --normalisation plate)")
     group.add_argument("--input-size", type=positive_int, help="resize (or centre-crop) crops to this side first")
     group.add_argument("--resize-mode", choices=RESIZE_MODES, default="resize",
                        help="how crops reach --input-size (default resize)")
@@ -169,7 +173,7 @@ def _train(args, table, store, split, out, *, desc: str):
         augment=not args.no_augment,
         intensity_jitter=args.intensity_jitter, input_size=args.input_size, resize_mode=args.resize_mode,
         normalisation=normalisation.method, controls=normalisation.controls,
-        normalise_within=",".join(normalisation.within), tta=args.tta, ensemble=args.ensemble,
+        normalise_within=",".join(normalisation.within), intensity=args.intensity, tta=args.tta, ensemble=args.ensemble,
         self_training=args.self_training, self_training_confidence=args.self_training_confidence,
         device=args.device, amp=not args.no_amp, seed=args.seed,
     )
@@ -234,6 +238,7 @@ def run_train(args) -> int:
         "tta": result.meta["tta"],
         "normalisation": result.meta["normalisation"]["method"],
         **({"normalise_within": within} if (within := result.meta["normalisation"].get("within")) else {}),
+        **({"intensity": "log"} if result.meta["normalisation"].get("intensity") == "log" else {}),
         "seconds": round(sum(row["seconds"] for row in result.history), 2),
         "split": result.meta["split"]["counts"],
         **result.metrics,

@@ -28,7 +28,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from ..vocabulary import MODEL_NAMES, MONITORS, NORMALISATIONS, RESIZE_MODES, SCHEDULES
+from ..vocabulary import INTENSITY_SCALES, MODEL_NAMES, MONITORS, NORMALISATIONS, RESIZE_MODES, SCHEDULES
 from .device import check_device_name
 from .models import hyperparameter_names
 
@@ -95,6 +95,12 @@ class TrainConfig:
         ``"timepoint"`` gives every timepoint of a time course its own
         statistics (a list of column names is read as the same text). Empty
         (default): whole plates.
+    intensity : {"linear", "log"}
+        The scale of the crops' intensities before the per-plate statistics:
+        as stored, or ``log(1 + x)`` of each pixel (negative values as 0), which
+        compresses the bright tail of each channel, so that a brighter plate or
+        timepoint differs by an offset that the plate's statistics remove;
+        with ``normalisation="plate"``.
     tta : bool or None
         Predict with test-time augmentation: class probabilities averaged over
         the 8 flips and 90-degree rotations of each crop. None: when it scores
@@ -157,6 +163,7 @@ class TrainConfig:
     normalisation: str = "plate"
     controls: str | None = None
     normalise_within: str = ""
+    intensity: str = "linear"
     tta: bool | None = None
     ensemble: int = 1
     self_training: int = 0
@@ -176,6 +183,9 @@ class TrainConfig:
         self._check_choice("monitor", MONITORS)
         self._check_controls()
         self._check_normalise_within()
+        self._check_choice("intensity", INTENSITY_SCALES)
+        if self.intensity != "linear" and self.normalisation != "plate":
+            raise ValueError("TrainConfig.intensity='log' needs normalisation='plate' (its statistics are the log's).")
         try:
             self.device = check_device_name(self.device)
         except ValueError as error:

@@ -56,11 +56,15 @@ class PlateNormaliser:
         (``("timepoint",)``: each timepoint of a time course); the keys of
         ``stats`` are then ``"P1 (timepoint=3)"``
         (:func:`~napari_hcs.learn.plates.plate_keys`).
+    intensity : {"linear", "log"}
+        The crops as stored, or ``log(1 + x)`` of each pixel (negative ones as
+        0) before the statistics and the normalisation.
     """
 
     controls: str | None = None
     stats: dict[str, dict] = field(default_factory=dict)
     within: tuple[str, ...] = ()
+    intensity: str = "linear"
 
     def __post_init__(self) -> None:
         self._plate_of = np.full(0, -1, dtype=np.int64)
@@ -69,8 +73,8 @@ class PlateNormaliser:
     # -- statistics ------------------------------------------------------------
 
     @classmethod
-    def fit(cls, table: pd.DataFrame, crops, *, controls: str | None = None, within=(), seed: int = 0,
-            cancel=None, describe=None) -> "PlateNormaliser":
+    def fit(cls, table: pd.DataFrame, crops, *, controls: str | None = None, within=(), intensity: str = "linear",
+            seed: int = 0, cancel=None, describe=None) -> "PlateNormaliser":
         """Compute the statistics of every plate of ``table`` and map its crops to their plates.
 
         Parameters
@@ -84,6 +88,8 @@ class PlateNormaliser:
             ``"COLUMN=VALUE[,VALUE]"`` naming each plate's control cells.
         within : sequence of str
             Columns dividing each plate into groups normalised on their own.
+        intensity : {"linear", "log"}
+            The scale of the intensities (see the class).
         seed : int
             Seed of the sample of at most :data:`MAX_CELLS_PER_PLATE` cells per plate.
         cancel : callable or threading.Event, optional
@@ -97,7 +103,7 @@ class PlateNormaliser:
             A missing plate, ``within`` or controls column, control values
             that do not occur, a plate without control cells (naming it).
         """
-        normaliser = cls(controls=controls, within=tuple(within))
+        normaliser = cls(controls=controls, within=tuple(within), intensity=intensity)
         normaliser._add_plates(table, crops, seed=seed, cancel=cancel, describe=describe)
         normaliser.assign(table)
         return normaliser
@@ -121,7 +127,8 @@ class PlateNormaliser:
         >>> new.plates, round(new.stats["P2"]["mean"][0], 2), trained.plates
         (['P1', 'P2'], 40.67, ['P1'])
         """
-        extended = PlateNormaliser(controls=self.controls, stats=dict(self.stats), within=self.within)
+        extended = PlateNormaliser(controls=self.controls, stats=dict(self.stats), within=self.within,
+                                   intensity=self.intensity)
         plates = self.keys(table)
         new = ~plates.isin(list(self.stats))
         if new.any():
@@ -135,7 +142,8 @@ class PlateNormaliser:
         plates = self.keys(table)
         use = control_mask(table, self.controls, within=self.within).to_numpy()
         crop_index = table[CROP_INDEX].to_numpy(dtype=np.int64)
-        reader = CropReader(crops, cache_chunks=2, channels=channels, describe=describe)
+        reader = CropReader(crops, cache_chunks=2, channels=channels, describe=describe,
+                            normalise=lambda raw, _: self.scaled(raw))
         identity = Preprocess(crop_size=int(crops.shape[-1]))
         rng = np.random.default_rng(seed)
         for plate in sorted(plates.unique()):
@@ -175,7 +183,20 @@ class PlateNormaliser:
             missing = int(crop_indices[np.argmax(codes < 0)])
             raise ValueError(f"Crop {missing} has no plate in the cell table given for normalisation.")
         mean, std = self._moments
-        return ((raw.astype(np.float32) - mean[codes]) / std[codes]).astype(np.float32, copy=False)
+        return ((self.scaled(raw) - mean[codes]) / std[codes]).astype(np.float32, copy=False)
+
+    def scaled(self, raw: np.ndarray) -> np.ndarray:
+        """The crops on the scale of the statistics, as float32 (``log(1 + x)`` with ``intensity="log"``).
+
+        Examples
+        --------
+        >>> PlateNormaliser(intensity="log").scaled(np.array([-1.0, 0.0, np.e - 1])).round(3).tolist()
+        [0.0, 0.0, 1.0]
+        """
+        values = raw.astype(np.float32)
+        if self.intensity == "log":
+            return np.log1p(np.maximum(values, 0.0, out=values), out=values)
+        return values
 
     def keys(self, table: pd.DataFrame) -> pd.Series:
         """The plate (with ``within``, the plate and group) of each row of ``table``, as text."""
@@ -190,7 +211,7 @@ class PlateNormaliser:
 
     def to_meta(self) -> dict:
         """JSON-ready form, as stored in a model (``meta["normalisation"]``)."""
-        return {"method": "plate", "controls": self.controls, "within": list(self.within),
+        return {"method": "plate", "controls": self.controls, "within": list(self.within), "intensity": self.intensity,
                 "plates": {p: {"mean": [float(v) for v in s["mean"]], "std": [float(v) for v in s["std"]],
                                "cells": int(s.get("cells", 0))} for p, s in sorted(self.stats.items())}}
 
@@ -200,4 +221,4 @@ class PlateNormaliser:
         if not meta or meta.get("method") != "plate":
             return None
         return cls(controls=meta.get("controls"), stats={p: dict(s) for p, s in meta.get("plates", {}).items()},
-                   within=tuple(meta.get("within") or ()))
+                   within=tuple(meta.get("within") or ()), intensity=meta.get("intensity") or "linear")

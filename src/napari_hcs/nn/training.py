@@ -319,7 +319,8 @@ def _plate_normaliser(run: _Run) -> PlateNormaliser | None:
     table = run.table
     cells = table[table[CROP_INDEX].notna()]
     return PlateNormaliser.fit(cells, run.crops, controls=run.config.controls, within=run.config.normalise_within_columns,
-                               seed=run.config.seed, cancel=run.cancel, describe=run.prepared.describe)
+                               intensity=run.config.intensity, seed=run.config.seed, cancel=run.cancel,
+                               describe=run.prepared.describe)
 
 
 def _network(run: _Run, preprocess: Preprocess, seed: int) -> nn.Module:

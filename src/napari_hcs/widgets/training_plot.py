@@ -23,7 +23,7 @@ from qtpy.QtCore import Signal
 from qtpy.QtGui import QImage, QPalette, QPixmap
 from qtpy.QtWidgets import QLabel, QSizePolicy
 
-from ..vocabulary import DEVICE_CHOICES, MODEL_NAMES
+from ..vocabulary import DEVICE_CHOICES, INTENSITY_SCALES, MODEL_NAMES
 
 __all__ = ["TrainingPlot", "as_number", "cnn_form", "form_config", "form_widgets", "model_summary",
            "model_list_words", "self_training_words", "offer_within_columns", "set_form_config", "set_within_choices",
@@ -61,6 +61,9 @@ def cnn_form() -> Container:
                 tooltip="Rounds of self-training: the unlabelled cells the model classifies with at least "
                 f"{defaults.self_training_confidence:.0%} confidence join training with their predicted class, "
                 "and the network is trained again (each round one more training). 0: none."),
+        ComboBox(name="intensity", label="intensity", choices=list(INTENSITY_SCALES), value=defaults.intensity,
+                 tooltip="The crops as stored, or log(1 + x) of each pixel, before each plate's statistics: the "
+                 "log compresses the bright tail of each channel."),
     ], labels=True)
     right = Container(widgets=[
         SpinBox(name="batch_size", label="batch", min=1, max=4096, value=defaults.batch_size),
