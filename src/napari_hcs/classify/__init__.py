@@ -15,7 +15,8 @@ Qt-free: the viewer's Train and Inspect panels run these functions in workers.
 from .classifiers import TrainRequest, device_description, train_classifier
 from .figure import prediction_figure
 from .inspection import class_fractions, confused_cells, confusion_counts, most_uncertain, probability_columns
-from .predictions import PREDICTIONS_GROUP, predict_and_save, predict_with, read_predictions, save_predictions, scope_indices
+from .predictions import (PREDICTIONS_GROUP, predict_and_save, predict_with, read_predictions, save_predictions,
+                          scope_indices)
 from .training_set import TrainingSetError, check_training_set, interactive_split, training_table
 
 __all__ = [

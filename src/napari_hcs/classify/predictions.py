@@ -29,7 +29,8 @@ from ..cancel import check_cancel
 from ..vocabulary import CROP_INDEX
 from .classifiers import feature_matrix
 
-__all__ = ["PREDICTIONS_GROUP", "predict_and_save", "predict_with", "read_predictions", "save_predictions", "scope_indices"]
+__all__ = ["PREDICTIONS_GROUP", "predict_and_save", "predict_with", "read_predictions", "save_predictions",
+           "scope_indices"]
 
 #: The column group of the cell store holding the predictions.
 PREDICTIONS_GROUP = "predictions"

@@ -173,7 +173,8 @@ def _train(args, table, store, split, out, *, desc: str):
         augment=not args.no_augment,
         intensity_jitter=args.intensity_jitter, input_size=args.input_size, resize_mode=args.resize_mode,
         normalisation=normalisation.method, controls=normalisation.controls,
-        normalise_within=",".join(normalisation.within), intensity=args.intensity, tta=args.tta, ensemble=args.ensemble,
+        normalise_within=",".join(normalisation.within), intensity=args.intensity, tta=args.tta,
+        ensemble=args.ensemble,
         self_training=args.self_training, self_training_confidence=args.self_training_confidence,
         device=args.device, amp=not args.no_amp, seed=args.seed,
     )

@@ -115,6 +115,13 @@ def _offer_within(form: Container, value: str) -> None:
         set_within_choices(form, offered + [value])
 
 
+def _within_text(value) -> str:
+    """A saved "normalise within" (text or column names) as the form's ``"COLUMN[,COLUMN]"``."""
+    from ..learn.plates import within_columns  # the one reader of COLUMN[,COLUMN]
+
+    return ",".join(within_columns(value))
+
+
 def set_form_config(form: Container, settings: dict) -> None:
     """Put a model's saved settings (``TrainConfig.to_dict()``) into the form."""
     for name, widget in form_widgets(form).items():
@@ -122,7 +129,7 @@ def set_form_config(form: Container, settings: dict) -> None:
         if name == "input_size":
             value = value or 0
         if name == "normalise_within":
-            value = ",".join(value) if isinstance(value, (list, tuple)) else (value or "")
+            value = _within_text(value)
             _offer_within(form, value)
         if value is not None:
             try:
@@ -155,10 +162,9 @@ def trained_words(record) -> str:
              f"{val.get('n', '?')} cells)" if "balanced_accuracy" in val else "no validation cells")
     words = f"Trained {record.name}: {score}. {record.split}"
     words += self_training_words(record.settings or {}, cancelled=record.cancelled)
-    within = (record.settings or {}).get("normalise_within")
+    within = _within_text((record.settings or {}).get("normalise_within"))
     if within:
-        within = ", ".join(within) if isinstance(within, (list, tuple)) else within
-        words += f" Normalised within {within}: each part of a plate with its own statistics."
+        words += f" Normalised within {within.replace(',', ', ')}: each part of a plate with its own statistics."
     notes = (record.settings or {}).get("warnings") or []
     if notes:
         words += " " + " ".join(str(note) for note in notes)
