@@ -5,7 +5,8 @@ into a temporary project (``napari-hcs import-crops``' code, which measures the
 classical features), then embedded four ways:
 
 * ``cnn``: the penultimate layer of a small CNN (cnn1, depth 1, width 2, input
-  32 pixels) trained on the compound of the cells (wells held out for validation);
+  32 pixels, linear intensities as the PCA and the autoencoder see them) trained
+  on the compound of the cells (wells held out for validation);
 * ``features``: the classical features, z-scored per plate;
 * ``pca``: 50 components of the raw crops, normalised per plate, shrunk to 32 pixels;
 * ``autoencoder``: the 50-number bottleneck of the convolutional autoencoder
@@ -51,7 +52,8 @@ def train_cnn(project: Path, *, epochs: int, device: str) -> float:
 
     folder = Project(project)
     store = folder.cell_store()
-    config = TrainConfig(model="cnn1", depth=1, width=2, epochs=epochs, input_size=32, device=device, seed=0)
+    config = TrainConfig(model="cnn1", depth=1, width=2, epochs=epochs, input_size=32, intensity="linear",
+                         device=device, seed=0)
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # two DMSO wells: validation takes sites, not wells

@@ -137,8 +137,8 @@ MODEL_NAMES = ("wrn", "cnn1", "cnn2", "cnn3", "ae")
 #: How intensities (crops for the CNN, features for the classical methods) are normalised:
 #: per plate (each plate's own statistics, or its control cells'), or with one set of statistics.
 NORMALISATIONS = ("plate", "global")
-#: The scale of the crops' intensities before the per-plate statistics: as stored, or log(1 + x).
-INTENSITY_SCALES = ("linear", "log")
+#: The scale of the crops' intensities before the per-plate statistics: log(1 + x) (the default), or as stored.
+INTENSITY_SCALES = ("log", "linear")
 #: What picks a classifier's best epoch (and early stopping watches) on the validation cells.
 MONITORS = ("balanced_accuracy", "loss")
 #: Learning-rate schedules.

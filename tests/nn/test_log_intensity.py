@@ -1,6 +1,8 @@
-"""Crops on a log scale before each plate's statistics (``TrainConfig.intensity="log"``)."""
+"""Crops on a log scale before each plate's statistics (``TrainConfig.intensity="log"``, the default)."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
@@ -13,8 +15,9 @@ from training_cells import CHANNELS, make_crops, small
 
 def test_the_statistics_and_the_normalisation_are_those_of_the_log():
     table, crops = make_crops(48, 8)
-    crops[:4] = -5.0  # negative pixels (a background subtracted too far) count as 0
-    normaliser = PlateNormaliser.fit(table, crops, intensity="log")
+    crops[:4] = -5.0  # negative pixels (a background subtracted too far) count as 0, and the user is told
+    with pytest.warns(UserWarning, match=r"Plate P1: \d+\.\d% of the pixels .* negative; log intensities"):
+        normaliser = PlateNormaliser.fit(table, crops, intensity="log")
     logged = np.log1p(np.maximum(crops, 0.0))
     stats = normaliser.stats["P1"]
     np.testing.assert_allclose(stats["mean"], logged.mean(axis=(0, 2, 3)), rtol=1e-5)
@@ -42,8 +45,19 @@ def test_a_checkpoint_keeps_the_log_scale_and_predicts_with_it(tmp_path):
 
 
 def test_the_option_is_checked():
-    with pytest.raises(ValueError, match="linear, log"):
+    with pytest.raises(ValueError, match="log, linear"):
         TrainConfig(intensity="sqrt")
     with pytest.raises(ValueError, match="normalisation='plate'"):
         TrainConfig(intensity="log", normalisation="global")
-    assert TrainConfig().intensity == "linear"
+    assert TrainConfig().intensity == "log"
+    assert TrainConfig(normalisation="global").intensity == "linear"
+    assert TrainConfig(intensity="linear").intensity == "linear"
+    assert TrainConfig.from_dict(TrainConfig().to_dict()).intensity == "log"
+
+
+def test_crops_without_negative_pixels_are_logged_without_a_warning():
+    table, crops = make_crops(24, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PlateNormaliser.fit(table, np.abs(crops), intensity="log")
+        PlateNormaliser.fit(table, crops - 100.0)  # linear: negative pixels are kept as they are

@@ -33,7 +33,9 @@ def test_a_new_plate_is_predicted_with_its_own_statistics(tmp_path):
     table, crops = _two_plates()
     on_p1 = table.plate == "P1"
     split = np.where(on_p1, "train", "")  # P2 takes no part in training
-    result = train_model(table[on_p1].reset_index(drop=True), crops, small(epochs=2, tta=False, amp=False),
+    # Linear intensities: P2 (P1 times a gain plus an offset) then normalises to P1's values exactly.
+    result = train_model(table[on_p1].reset_index(drop=True), crops,
+                         small(epochs=2, tta=False, amp=False, intensity="linear"),
                          label_column="cls", split=split[on_p1], channels=CHANNELS,
                          checkpoint_path=tmp_path / "m.pt")
     assert list(result.meta["normalisation"]["plates"]) == ["P1"]
@@ -161,7 +163,8 @@ def test_bbbc021_model_of_one_plate_normalises_the_other_with_its_own_statistics
                         table=table)
     stats = result.meta["normalisation"]["plates"]["Week4_27821"]
     pixels = crops[other].astype(np.float64).transpose(1, 0, 2, 3).reshape(3, -1)
-    np.testing.assert_allclose(stats["mean"], pixels.mean(axis=1), rtol=1e-6)
+    assert result.meta["normalisation"]["intensity"] == "log"  # the default
+    np.testing.assert_allclose(stats["mean"], np.log1p(pixels).mean(axis=1), rtol=1e-5)
     assert out.probabilities.shape == (len(other), 2) and np.isfinite(out.probabilities).all()
 
 

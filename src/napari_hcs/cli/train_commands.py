@@ -61,9 +61,9 @@ def _add_model_arguments(parser) -> None:
     group.add_argument("--no-balance", action="store_true", help="sample cells uniformly, not class-balanced")
     group.add_argument("--no-augment", action="store_true", help="no flips, rotations and random crops")
     group.add_argument("--intensity-jitter", type=float, default=0.0, help="random per-channel gain/offset s.d.")
-    group.add_argument("--intensity", choices=INTENSITY_SCALES, default="linear",
-                       help="scale of the crops before each plate's statistics: as stored, or log(1 + x) "
-                       "(default linear; log needs --normalisation plate)")
+    group.add_argument("--intensity", choices=INTENSITY_SCALES,
+                       help="scale of the crops before each plate's statistics: log(1 + x), or as stored "
+                       "(default log with --normalisation plate, linear with global)")
     group.add_argument("--input-size", type=positive_int, help="resize (or centre-crop) crops to this side first")
     group.add_argument("--resize-mode", choices=RESIZE_MODES, default="resize",
                        help="how crops reach --input-size (default resize)")
@@ -239,7 +239,7 @@ def run_train(args) -> int:
         "tta": result.meta["tta"],
         "normalisation": result.meta["normalisation"]["method"],
         **({"normalise_within": within} if (within := result.meta["normalisation"].get("within")) else {}),
-        **({"intensity": "log"} if result.meta["normalisation"].get("intensity") == "log" else {}),
+        **({"intensity": scale} if (scale := result.meta["normalisation"].get("intensity")) else {}),
         "seconds": round(sum(row["seconds"] for row in result.history), 2),
         "split": result.meta["split"]["counts"],
         **result.metrics,

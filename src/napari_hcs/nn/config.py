@@ -95,12 +95,13 @@ class TrainConfig:
         ``"timepoint"`` gives every timepoint of a time course its own
         statistics (a list of column names is read as the same text). Empty
         (default): whole plates.
-    intensity : {"linear", "log"}
+    intensity : {"log", "linear"}, optional
         The scale of the crops' intensities before the per-plate statistics:
-        as stored, or ``log(1 + x)`` of each pixel (negative values as 0), which
-        compresses the bright tail of each channel, so that a brighter plate or
-        timepoint differs by an offset that the plate's statistics remove;
-        with ``normalisation="plate"``.
+        ``log(1 + x)`` of each pixel (negative values as 0), which compresses
+        the bright tail of each channel, so that a brighter plate or timepoint
+        differs by an offset that the plate's statistics remove; or as stored.
+        ``"log"`` needs ``normalisation="plate"``. None (default): ``"log"``
+        with ``normalisation="plate"``, ``"linear"`` with ``"global"``.
     tta : bool or None
         Predict with test-time augmentation: class probabilities averaged over
         the 8 flips and 90-degree rotations of each crop. None: when it scores
@@ -163,7 +164,7 @@ class TrainConfig:
     normalisation: str = "plate"
     controls: str | None = None
     normalise_within: str = ""
-    intensity: str = "linear"
+    intensity: str | None = None
     tta: bool | None = None
     ensemble: int = 1
     self_training: int = 0
@@ -183,6 +184,8 @@ class TrainConfig:
         self._check_choice("monitor", MONITORS)
         self._check_controls()
         self._check_normalise_within()
+        if self.intensity is None:
+            self.intensity = "log" if self.normalisation == "plate" else "linear"
         self._check_choice("intensity", INTENSITY_SCALES)
         if self.intensity != "linear" and self.normalisation != "plate":
             raise ValueError("TrainConfig.intensity='log' needs normalisation='plate' (its statistics are the log's).")

@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -142,8 +143,9 @@ class PlateNormaliser:
         plates = self.keys(table)
         use = control_mask(table, self.controls, within=self.within).to_numpy()
         crop_index = table[CROP_INDEX].to_numpy(dtype=np.int64)
+        negative = _NegativePixels(counting=self.intensity == "log")
         reader = CropReader(crops, cache_chunks=2, channels=channels, describe=describe,
-                            normalise=lambda raw, _: self.scaled(raw))
+                            normalise=lambda raw, _: self.scaled(negative.count(raw)))
         identity = Preprocess(crop_size=int(crops.shape[-1]))
         rng = np.random.default_rng(seed)
         for plate in sorted(plates.unique()):
@@ -151,8 +153,10 @@ class PlateNormaliser:
             rows = np.unique(crop_index[use & (plates == plate).to_numpy()])
             if len(rows) > MAX_CELLS_PER_PLATE:
                 rows = np.sort(rng.choice(rows, MAX_CELLS_PER_PLATE, replace=False))
+            negative.reset()
             mean, std = channel_statistics(reader, rows, identity, cancel=cancel)
             self.stats[plate] = {"mean": mean, "std": std, "cells": int(len(rows))}
+            negative.warn(plate)
 
     def assign(self, table: pd.DataFrame) -> None:
         """Map the crops of ``table`` to their plates (every plate must have statistics)."""
@@ -222,3 +226,26 @@ class PlateNormaliser:
             return None
         return cls(controls=meta.get("controls"), stats={p: dict(s) for p, s in meta.get("plates", {}).items()},
                    within=tuple(meta.get("within") or ()), intensity=meta.get("intensity") or "linear")
+
+
+class _NegativePixels:
+    """Counts the negative pixels that log intensities read as 0, to tell the user of a plate that has them."""
+
+    def __init__(self, *, counting: bool):
+        self.counting = counting
+        self.reset()
+
+    def reset(self) -> None:
+        self.negative = self.total = 0
+
+    def count(self, raw: np.ndarray) -> np.ndarray:
+        if self.counting:
+            self.negative += int(np.count_nonzero(raw < 0))
+            self.total += int(raw.size)
+        return raw
+
+    def warn(self, plate: str) -> None:
+        if self.negative:
+            warnings.warn(f"Plate {plate}: {self.negative / self.total:.1%} of the pixels sampled for its statistics "
+                          "are negative; log intensities read them as 0 (intensity='linear' keeps them).",
+                          UserWarning, stacklevel=2)

@@ -81,9 +81,10 @@ def autoencoder_embedding(project_dir, cells: pd.DataFrame, crops, *, channels: 
 
     epochs = request.epochs or default_epochs(request.device)
     input_size = min(request.input_size or DEFAULT_INPUT_SIZE, int(crops.shape[-1]))
+    # Linear intensities, as the crop PCA embeds them: the two embeddings stay comparable.
     config = TrainConfig(model="ae", width=1, model_options={"embedding_dim": int(request.dimensions)},
                          epochs=int(epochs), early_stopping=0, seed=request.seed, device=request.device,
-                         normalisation=request.normalisation, controls=request.controls,
+                         normalisation=request.normalisation, controls=request.controls, intensity="linear",
                          input_size=input_size, batch_size=min(128, max(2, len(cells) // 4)))
     n = len(cells)
 

@@ -62,8 +62,8 @@ def cnn_form() -> Container:
                 f"{defaults.self_training_confidence:.0%} confidence join training with their predicted class, "
                 "and the network is trained again (each round one more training). 0: none."),
         ComboBox(name="intensity", label="intensity", choices=list(INTENSITY_SCALES), value=defaults.intensity,
-                 tooltip="The crops as stored, or log(1 + x) of each pixel, before each plate's statistics: the "
-                 "log compresses the bright tail of each channel."),
+                 tooltip="log(1 + x) of each pixel (the default), or the crops as stored, before each plate's "
+                 "statistics: the log compresses the bright tail of each channel."),
     ], labels=True)
     right = Container(widgets=[
         SpinBox(name="batch_size", label="batch", min=1, max=4096, value=defaults.batch_size),
@@ -128,6 +128,8 @@ def set_form_config(form: Container, settings: dict) -> None:
         value = settings.get(name)
         if name == "input_size":
             value = value or 0
+        if name == "intensity":
+            value = value or "linear"  # models saved before the option kept the crops as stored
         if name == "normalise_within":
             value = _within_text(value)
             _offer_within(form, value)
