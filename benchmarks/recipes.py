@@ -37,6 +37,7 @@ Usage::
 
     python benchmarks/recipes.py                       # every row, seeds 0 1 2, both columns
     python benchmarks/recipes.py --rows bbbc021-a --seeds 0 --depth 1 --width 2
+    python benchmarks/recipes.py --defaults new --set intensity=linear   # the new column before log intensities
 """
 
 from __future__ import annotations
