@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
 import pytest
 
+from napari_hcs.cli import main
 from napari_hcs.nn import TrainConfig, load_checkpoint, predict_cells, train_model
 from napari_hcs.nn.plate_normalisation import PlateNormaliser
 
-from training_cells import CHANNELS, make_crops, small
+from training_cells import CHANNELS, make_crops, make_store, small
 
 
 def test_the_statistics_and_the_normalisation_are_those_of_the_log():
@@ -61,3 +63,18 @@ def test_crops_without_negative_pixels_are_logged_without_a_warning():
         warnings.simplefilter("error")
         PlateNormaliser.fit(table, np.abs(crops), intensity="log")
         PlateNormaliser.fit(table, crops - 100.0)  # linear: negative pixels are kept as they are
+
+
+@pytest.mark.parametrize(("options", "scale"), [((), "log"), (("--normalisation", "global"), "linear"),
+                                                (("--intensity", "linear"), "linear")])
+def test_cli_train_logs_by_default_and_keeps_global_normalisation_linear(tmp_path, capsys, options, scale):
+    table, crops = make_crops(48, 8)
+    folder = tmp_path / "proj"
+    make_store(folder, table, np.abs(crops))
+    model = tmp_path / "m.pt"
+    assert main(["train", "--project", str(folder), "--label-column", "cls", "--depth", "1", "--width", "1",
+                 "--epochs", "1", "--batch-size", "16", "--device", "cpu", "--no-tta", *options,
+                 "--out", str(model)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary.get("intensity", "linear") == scale
+    assert load_checkpoint(model)[1]["hyperparameters"]["intensity"] == scale
