@@ -196,8 +196,8 @@ def train_model(
     Examples
     --------
     >>> rng = np.random.default_rng(0)
-    >>> crops = rng.normal(size=(32, 1, 8, 8)).astype(np.float32)
-    >>> crops[16:, :, 2:6, 2:6] += 3.0
+    >>> crops = rng.poisson(100, size=(32, 1, 8, 8)).astype(np.float32)  # photon counts
+    >>> crops[16:, :, 2:6, 2:6] *= 3.0
     >>> table = pd.DataFrame({"crop_index": range(32), "well": np.repeat(["A01", "A02", "B01", "B02"], 8),
     ...                       "cls": np.repeat(["a", "b"], 16)})
     >>> split = np.where(table.well.isin(["A02", "B02"]), "val", "train")
