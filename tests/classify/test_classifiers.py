@@ -114,3 +114,13 @@ def test_cnn_self_training_takes_in_the_unlabelled_cells(tmp_path_factory):
     record = train_classifier(project, TrainRequest("self", kind="cnn", config=config))
     (round_,) = record.settings["self_training_rounds"]
     assert round_["pool_cells"] == late.sum() and round_["added_cells"] > 0
+
+
+def test_a_plate_with_negative_pixels_is_named_in_the_models_record(sample, monkeypatch):
+    # The bundled plate has none; pretend a tenth of its pixels were negative (a background subtracted too far).
+    monkeypatch.setattr("napari_hcs.nn.plate_normalisation._NegativePixels.share",
+                        lambda self: {"negative_pixels": 0.1})
+    record = train_classifier(sample, TrainRequest("negative", kind="cnn", config=tiny_cnn(epochs=1)))
+    assert any(note.startswith("Plate ") and "10.0% of the pixels" in note and "read them as 0" in note
+               for note in record.settings["warnings"])
+    assert sample.models().record("negative").settings["warnings"] == record.settings["warnings"]  # as saved

@@ -10,7 +10,7 @@ import pytest
 
 from napari_hcs.cli import main
 from napari_hcs.nn import TrainConfig, load_checkpoint, predict_cells, train_model
-from napari_hcs.nn.plate_normalisation import PlateNormaliser
+from napari_hcs.nn.plate_normalisation import PlateNormaliser, negative_pixel_notes
 
 from training_cells import CHANNELS, make_crops, make_store, small
 
@@ -27,6 +27,11 @@ def test_the_statistics_and_the_normalisation_are_those_of_the_log():
     mean, std = (np.array(stats[key], dtype=np.float32)[None, :, None, None] for key in ("mean", "std"))
     np.testing.assert_allclose(normaliser(crops[:10], np.arange(10)), (logged[:10] - mean) / std, atol=1e-5)
     assert PlateNormaliser.from_meta(normaliser.to_meta()).intensity == "log"
+    share = normaliser.to_meta()["plates"]["P1"]["negative_pixels"]  # kept with the model, for its record
+    assert share == pytest.approx(4 / 48)
+    assert negative_pixel_notes(normaliser.to_meta()) == [
+        "Plate P1: 8.3% of the pixels sampled for its statistics are negative; log intensities read them as 0 "
+        "(intensity='linear' keeps them)."]
     assert PlateNormaliser.from_meta({"method": "plate", "plates": {}}).intensity == "linear"  # older models
 
 
@@ -61,7 +66,7 @@ def test_crops_without_negative_pixels_are_logged_without_a_warning():
     table, crops = make_crops(24, 4)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        PlateNormaliser.fit(table, np.abs(crops), intensity="log")
+        assert negative_pixel_notes(PlateNormaliser.fit(table, np.abs(crops), intensity="log").to_meta()) == []
         PlateNormaliser.fit(table, crops - 100.0)  # linear: negative pixels are kept as they are
 
 

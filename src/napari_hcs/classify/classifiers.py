@@ -281,6 +281,7 @@ def _epoch_event(epoch: int, epochs: int, row: dict) -> dict:
 
 def _train_cnn(job: _Job) -> _Trained:
     from ..nn import TrainConfig, predict_cells, train_model
+    from ..nn.plate_normalisation import negative_pixel_notes
 
     config = job.request.config or TrainConfig()
     store, table = job.store, job.table
@@ -294,6 +295,7 @@ def _train_cnn(job: _Job) -> _Trained:
     result = train_model(table, store.crops, config, label_column=TRAINING_CLASS_COLUMN, split=job.split,
                          channels=store.channels, progress=progress, cancel=job.cancel,
                          notice=lambda text: job.step(0, config.epochs, text))
+    job.warnings.extend(negative_pixel_notes(result.meta.get("normalisation")))
     val = table[job.rows("val")]
     job.step(config.epochs, config.epochs, f"Evaluating {len(val)} validation cells")
     predicted = predict_cells(result.model, result.meta, store.crops, indices=val[CROP_INDEX].to_numpy(),

@@ -35,7 +35,7 @@ from ..vocabulary import CROP_INDEX
 from .crop_reader import CropReader
 from .preprocess import Preprocess, channel_statistics
 
-__all__ = ["MAX_CELLS_PER_PLATE", "PlateNormaliser"]
+__all__ = ["MAX_CELLS_PER_PLATE", "PlateNormaliser", "negative_pixel_notes"]
 
 #: Cells sampled per plate for its statistics (more change them by far less than a plate effect).
 MAX_CELLS_PER_PLATE = 20_000
@@ -155,7 +155,7 @@ class PlateNormaliser:
                 rows = np.sort(rng.choice(rows, MAX_CELLS_PER_PLATE, replace=False))
             negative.reset()
             mean, std = channel_statistics(reader, rows, identity, cancel=cancel)
-            self.stats[plate] = {"mean": mean, "std": std, "cells": int(len(rows))}
+            self.stats[plate] = {"mean": mean, "std": std, "cells": int(len(rows)), **negative.share()}
             negative.warn(plate)
 
     def assign(self, table: pd.DataFrame) -> None:
@@ -217,7 +217,9 @@ class PlateNormaliser:
         """JSON-ready form, as stored in a model (``meta["normalisation"]``)."""
         return {"method": "plate", "controls": self.controls, "within": list(self.within), "intensity": self.intensity,
                 "plates": {p: {"mean": [float(v) for v in s["mean"]], "std": [float(v) for v in s["std"]],
-                               "cells": int(s.get("cells", 0))} for p, s in sorted(self.stats.items())}}
+                               "cells": int(s.get("cells", 0)),
+                               **({"negative_pixels": float(s["negative_pixels"])} if s.get("negative_pixels") else {})}
+                           for p, s in sorted(self.stats.items())}}
 
     @classmethod
     def from_meta(cls, meta: dict | None) -> "PlateNormaliser | None":
@@ -244,8 +246,34 @@ class _NegativePixels:
             self.total += int(raw.size)
         return raw
 
+    def share(self) -> dict:
+        """``{"negative_pixels": fraction}`` when the plate had any, else nothing (stored with its statistics)."""
+        return {"negative_pixels": self.negative / self.total} if self.negative else {}
+
     def warn(self, plate: str) -> None:
         if self.negative:
-            warnings.warn(f"Plate {plate}: {self.negative / self.total:.1%} of the pixels sampled for its statistics "
-                          "are negative; log intensities read them as 0 (intensity='linear' keeps them).",
-                          UserWarning, stacklevel=2)
+            warnings.warn(_negative_words(plate, self.negative / self.total), UserWarning, stacklevel=2)
+
+
+def negative_pixel_notes(meta: dict | None) -> list[str]:
+    """What to tell the user of the plates whose negative pixels log intensities read as 0.
+
+    Parameters
+    ----------
+    meta : dict or None
+        A model's ``meta["normalisation"]`` (:meth:`PlateNormaliser.to_meta`).
+
+    Examples
+    --------
+    >>> notes = negative_pixel_notes({"plates": {"P1": {"negative_pixels": 0.25}, "P2": {}}})
+    >>> len(notes), notes[0][:37]
+    (1, 'Plate P1: 25.0% of the pixels sampled')
+    """
+    plates = (meta or {}).get("plates") or {}
+    return [_negative_words(plate, stats["negative_pixels"]) for plate, stats in sorted(plates.items())
+            if stats.get("negative_pixels")]
+
+
+def _negative_words(plate: str, fraction: float) -> str:
+    return (f"Plate {plate}: {fraction:.1%} of the pixels sampled for its statistics are negative; "
+            "log intensities read them as 0 (intensity='linear' keeps them).")
