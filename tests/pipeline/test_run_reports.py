@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from run_report_plates import GARBAGE, RESIZED, SCPORTRAIT_REGEX, broken_sample
+from run_report_plates import GARBAGE, SCPORTRAIT_REGEX, broken_sample
 
 from napari_hcs.cli import main
 from napari_hcs.io import open_plate

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dask.array as da
 import numpy as np
 import pytest
 from napari.components import ViewerModel
@@ -18,7 +17,7 @@ from napari_hcs.viewer.layers import (
     contrast_limits,
     site_layer_data,
 )
-from napari_hcs.plate import Plate, Site
+from napari_hcs.plate import Site
 
 from plates import make_plate
 
