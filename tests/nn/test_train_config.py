@@ -14,7 +14,7 @@ from napari_hcs.vocabulary import MODEL_NAMES, RESIZE_MODES, SCHEDULES
 def test_defaults_are_the_recipe():
     config = TrainConfig()
     assert (config.model, config.depth, config.width, config.dropout) == ("wrn", 1, 2, 0.0)
-    assert (config.epochs, config.batch_size, config.lr, config.weight_decay) == (30, 128, 1e-3, 5e-4)
+    assert (config.epochs, config.batch_size, config.lr, config.weight_decay) == (60, 128, 1e-3, 5e-4)
     assert (config.schedule, config.balanced, config.early_stopping, config.augment) == ("cosine", True, 15, True)
     assert (config.monitor, config.normalisation, config.controls) == ("balanced_accuracy", "plate", None)
     assert (config.tta, config.ensemble) == (None, 1)

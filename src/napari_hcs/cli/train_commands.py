@@ -46,7 +46,7 @@ def _add_model_arguments(parser) -> None:
     group.add_argument("--depth", type=positive_int, default=1, help="blocks (convolutions) per stage (default 1)")
     group.add_argument("--width", type=positive_int, default=2, help="widening factor k: 16k/32k/64k channels (default 2)")
     group.add_argument("--dropout", type=float, default=0.0, help="dropout rate (default 0)")
-    group.add_argument("--epochs", type=positive_int, default=30, help="maximum epochs (default 30)")
+    group.add_argument("--epochs", type=positive_int, default=60, help="maximum epochs (default 60)")
     group.add_argument("--batch-size", type=positive_int, default=128, help="cells per batch, per process (default 128)")
     group.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     group.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (default 5e-4)")

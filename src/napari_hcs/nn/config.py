@@ -149,7 +149,7 @@ class TrainConfig:
     width: int = 2
     dropout: float = 0.0
     model_options: dict = field(default_factory=dict)
-    epochs: int = 30
+    epochs: int = 60
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 5e-4
