@@ -90,7 +90,7 @@ def train(dock: MainDock, kind: str, **options) -> None:
         panel.cnn_options()[option].value = value
     done = when(panel.training_finished)
     panel.train()
-    wait_until(lambda: done, timeout=600)
+    wait_until(lambda: done, timeout=1200)
     print(f"trained: {panel.status.text()}")
 
 
